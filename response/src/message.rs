@@ -1,0 +1,40 @@
+//! [`Message`], the seed's reply to a successful write.
+
+use std::borrow::Cow;
+
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// `{"message": "..."}` with status 200, as the seed returns after a write.
+///
+/// ```
+/// use portcullis_response::Message;
+///
+/// let reply = Message::new("Successfully");
+/// assert_eq!(serde_json::to_string(&reply).unwrap(), r#"{"message":"Successfully"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// The text.
+    pub message: Cow<'static, str>,
+}
+
+impl Message {
+    /// A message with `text`.
+    pub fn new(text: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            message: text.into(),
+        }
+    }
+
+    /// The seed's `{"message":"Successfully"}`.
+    pub fn success() -> Self {
+        Self::new("Successfully")
+    }
+}
+
+impl IntoResponse for Message {
+    fn into_response(self) -> Response {
+        axum::Json(self).into_response()
+    }
+}

@@ -205,7 +205,11 @@ mod tests {
                     | ErrorCode::UpstreamUnavailable
                     | ErrorCode::Timeout
             );
-            assert_eq!(code.default_status().is_server_error(), server_side, "{code:?}");
+            assert_eq!(
+                code.default_status().is_server_error(),
+                server_side,
+                "{code:?}"
+            );
         }
     }
 }

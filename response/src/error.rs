@@ -225,15 +225,22 @@ impl IntoResponse for ApiError {
         if let Some(headers) = self.headers {
             response.headers_mut().extend(*headers);
         }
-        // Marks the response so that the problem+json layer can rewrite it on request.
-        response.extensions_mut().insert(ErrorMarker(self.code));
+        // Marks the response so that the service layers leave it alone, or rewrite it as
+        // problem+json on request without parsing the body.
+        response.extensions_mut().insert(ErrorMarker {
+            code: self.code,
+            message: self.message,
+        });
         response
     }
 }
 
 /// Put in the extensions of every response built from an [`ApiError`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ErrorMarker(#[allow(dead_code)] pub(crate) ErrorCode);
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorMarker {
+    pub(crate) code: ErrorCode,
+    pub(crate) message: Cow<'static, str>,
+}
 
 impl From<ErrorCode> for ApiError {
     fn from(code: ErrorCode) -> Self {

@@ -1,0 +1,298 @@
+//! Keys fetched from a JWKS URL: cached, refreshed in the background, refetched (once,
+//! rate-limited) for an unknown `kid`, and kept when a refresh fails.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, SystemTime};
+
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use serde::Deserialize;
+
+use crate::clock::Clock;
+use crate::keys::KeyRing;
+
+/// A JWKS response larger than this is refused.
+const MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// While no key was ever loaded, a fetch may be retried this often.
+const UNLOADED_RETRY: Duration = Duration::from_secs(1);
+/// Refreshes are never scheduled further apart than this, whatever `max-age` says.
+const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
+
+/// Why a fetch failed (logged, never sent to clients).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("unexpected status {0}")]
+    Status(reqwest::StatusCode),
+    #[error("the key set is larger than {MAX_JWKS_BYTES} bytes")]
+    TooLarge,
+    #[error("the key set is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the key set holds no usable key")]
+    NoUsableKey,
+}
+
+/// The settings of a [`JwksKeys`].
+#[derive(Debug, Clone)]
+pub(crate) struct JwksSettings {
+    pub(crate) url: reqwest::Url,
+    pub(crate) client: reqwest::Client,
+    pub(crate) min_refetch_interval: Duration,
+    pub(crate) refresh_interval: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Published {
+    set: JwkSet,
+    ring: Arc<KeyRing>,
+}
+
+/// The keys of one JWKS URL.
+pub(crate) struct JwksKeys {
+    settings: JwksSettings,
+    clock: Arc<dyn Clock>,
+    published: RwLock<Published>,
+    loaded: AtomicBool,
+    /// Held for the whole of a fetch: concurrent wishes to fetch wait for it instead of
+    /// starting their own (single flight).
+    fetching: tokio::sync::Mutex<()>,
+    last_attempt: Mutex<Option<SystemTime>>,
+    /// Called when the published keys change (the guard empties its token cache).
+    on_change: Box<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for JwksKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksKeys")
+            .field("url", &self.settings.url.as_str())
+            .field("loaded", &self.loaded.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwksKeys {
+    pub(crate) fn new(
+        settings: JwksSettings,
+        clock: Arc<dyn Clock>,
+        on_change: Box<dyn Fn() + Send + Sync>,
+    ) -> Self {
+        Self {
+            settings,
+            clock,
+            published: RwLock::new(Published::default()),
+            loaded: AtomicBool::new(false),
+            fetching: tokio::sync::Mutex::new(()),
+            last_attempt: Mutex::new(None),
+            on_change,
+        }
+    }
+
+    /// The keys as last fetched (empty before the first successful fetch).
+    pub(crate) fn ring(&self) -> Arc<KeyRing> {
+        Arc::clone(
+            &self
+                .published
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .ring,
+        )
+    }
+
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    fn retry_interval(&self) -> Duration {
+        if self.is_loaded() {
+            self.settings.min_refetch_interval
+        } else {
+            self.settings.min_refetch_interval.min(UNLOADED_RETRY)
+        }
+    }
+
+    /// Whether the rate limit allows a fetch now.
+    fn may_fetch(&self) -> bool {
+        let last = *self
+            .last_attempt
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match last {
+            None => true,
+            // A clock that went backwards allows a fetch rather than blocking for long.
+            Some(last) => self
+                .clock
+                .now()
+                .duration_since(last)
+                .map_or(true, |elapsed| elapsed >= self.retry_interval()),
+        }
+    }
+
+    /// Fetches again because a token named a `kid` we do not know, unless the rate limit
+    /// forbids it or another task is already fetching (then waits for that fetch).
+    /// Returns once the keys are as fresh as they are going to get.
+    pub(crate) async fn refetch_for_unknown_kid(&self, kid: Option<&str>) {
+        if !self.may_fetch() && self.fetching.try_lock().is_ok() {
+            return;
+        }
+        let _flight = self.fetching.lock().await;
+        let known = kid.is_some_and(|kid| {
+            self.ring()
+                .keys
+                .iter()
+                .any(|k| k.kid.as_deref() == Some(kid))
+        });
+        if known || !self.may_fetch() {
+            return;
+        }
+        if let Err(error) = self.fetch_locked().await {
+            tracing::warn!(url = %self.settings.url, %error, "JWKS refetch failed; keeping the previous keys");
+        }
+    }
+
+    /// Fetches now (the background refresh), waiting for any fetch in flight.
+    /// Returns how long the keys may be cached.
+    pub(crate) async fn refresh(&self) -> Result<Duration, FetchError> {
+        let _flight = self.fetching.lock().await;
+        self.fetch_locked().await
+    }
+
+    async fn fetch_locked(&self) -> Result<Duration, FetchError> {
+        *self
+            .last_attempt
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self.clock.now());
+        let response = self
+            .settings
+            .client
+            .get(self.settings.url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(FetchError::Status(response.status()));
+        }
+        let max_age = response
+            .headers()
+            .get(http::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_max_age);
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+        {
+            return Err(FetchError::TooLarge);
+        }
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(FetchError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let set = parse_jwks(&body)?;
+        let ring = KeyRing::from_jwk_set(&set, self.settings.url.as_str());
+        if ring.is_empty() {
+            return Err(FetchError::NoUsableKey);
+        }
+        let changed = {
+            let mut published = self
+                .published
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = published.set != set;
+            if changed {
+                *published = Published {
+                    set,
+                    ring: Arc::new(ring),
+                };
+            }
+            changed
+        };
+        self.loaded.store(true, Ordering::Release);
+        if changed {
+            tracing::info!(url = %self.settings.url, "JWKS keys updated");
+            (self.on_change)();
+        }
+        let ttl = max_age.unwrap_or(self.settings.refresh_interval);
+        Ok(ttl.clamp(self.settings.min_refetch_interval, MAX_REFRESH))
+    }
+
+    /// Keeps the keys fresh until the guard is dropped: refreshes at 90 % of their cache
+    /// lifetime, retries failures at the refetch interval (stale keys are kept meanwhile).
+    pub(crate) fn spawn_refresher(this: &Arc<Self>, first_delay: Duration) -> tokio::task::AbortHandle {
+        let weak: Weak<Self> = Arc::downgrade(this);
+        tokio::spawn(async move {
+            let mut delay = first_delay;
+            loop {
+                tokio::time::sleep(delay).await;
+                let Some(keys) = weak.upgrade() else { break };
+                delay = match keys.refresh().await {
+                    Ok(ttl) => ttl.mul_f32(0.9),
+                    Err(error) => {
+                        tracing::warn!(url = %keys.settings.url, %error, "JWKS refresh failed; keeping the previous keys");
+                        keys.retry_interval()
+                    }
+                };
+            }
+        })
+        .abort_handle()
+    }
+}
+
+/// Parses a key set, dropping members that are not valid JWKs (one odd key does not
+/// take the others down).
+fn parse_jwks(body: &[u8]) -> Result<JwkSet, FetchError> {
+    #[derive(Deserialize)]
+    struct RawSet {
+        keys: Vec<serde_json::Value>,
+    }
+    let raw: RawSet = serde_json::from_slice(body)?;
+    let keys = raw
+        .keys
+        .into_iter()
+        .filter_map(|value| serde_json::from_value::<Jwk>(value).ok())
+        .collect();
+    Ok(JwkSet { keys })
+}
+
+/// The `max-age` of a `Cache-Control` value (`no-store`/`no-cache` count as zero).
+fn parse_max_age(value: &str) -> Option<Duration> {
+    let mut max_age = None;
+    for directive in value.split(',') {
+        let directive = directive.trim();
+        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
+            return Some(Duration::ZERO);
+        }
+        if let Some((name, seconds)) = directive.split_once('=')
+            && name.trim().eq_ignore_ascii_case("max-age")
+        {
+            max_age = seconds.trim().trim_matches('"').parse().ok().map(Duration::from_secs);
+        }
+    }
+    max_age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(parse_max_age("public, max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(parse_max_age("public"), None);
+        assert_eq!(parse_max_age("max-age=abc"), None);
+    }
+
+    #[test]
+    fn one_odd_key_does_not_spoil_the_set() {
+        let set = parse_jwks(
+            br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},{"kty":7}]}"#,
+        )
+        .unwrap();
+        assert_eq!(set.keys.len(), 1);
+        assert!(parse_jwks(b"[]").is_err());
+    }
+}

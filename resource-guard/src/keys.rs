@@ -1,0 +1,295 @@
+//! Trusted keys: each bound to one algorithm, looked up by `kid`.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse,
+};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+
+use crate::error::TokenRejection;
+
+/// A source of public keys living in the same process, such as the IAM's key ring.
+///
+/// [`GuardBuilder::key_source`](crate::GuardBuilder::key_source) asks it for the current
+/// set on every verification that misses the token cache, so it should be cheap: return
+/// the same `Arc` until the keys change (a changed `Arc` is converted once and the token
+/// cache is emptied). Symmetric (`oct`) keys in the set are ignored.
+///
+/// ```
+/// use std::sync::Arc;
+/// use portcullis_resource_guard::KeySource;
+/// use portcullis_resource_guard::jsonwebtoken::jwk::JwkSet;
+///
+/// #[derive(Debug)]
+/// struct Fixed(Arc<JwkSet>);
+///
+/// impl KeySource for Fixed {
+///     fn jwk_set(&self) -> Arc<JwkSet> {
+///         Arc::clone(&self.0)
+///     }
+/// }
+/// ```
+pub trait KeySource: Send + Sync + fmt::Debug + 'static {
+    /// The current public keys (e.g. the IAM's own in-process key ring).
+    fn jwk_set(&self) -> Arc<JwkSet>;
+}
+
+/// A key the guard trusts, with the one algorithm it may verify.
+#[derive(Clone)]
+pub(crate) struct TrustedKey {
+    pub(crate) kid: Option<String>,
+    pub(crate) alg: Algorithm,
+    pub(crate) key: DecodingKey,
+}
+
+impl fmt::Debug for TrustedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrustedKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a JWK was not turned into a trusted key.
+pub(crate) type SkipReason = &'static str;
+
+/// The algorithm a JWK may verify, from its `alg` or, without one, from its key type.
+pub(crate) fn key_from_jwk(jwk: &Jwk, allow_symmetric: bool) -> Result<TrustedKey, SkipReason> {
+    if let Some(usage) = &jwk.common.public_key_use
+        && *usage != PublicKeyUse::Signature
+    {
+        return Err("the key is not for signatures");
+    }
+    if let Some(ops) = &jwk.common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
+        return Err("the key's key_ops do not include verify");
+    }
+    let implied = match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => Algorithm::ES256,
+            EllipticCurve::P384 => Algorithm::ES384,
+            _ => return Err("unsupported elliptic curve"),
+        },
+        AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
+            EllipticCurve::Ed25519 => Algorithm::EdDSA,
+            _ => return Err("unsupported octet key pair curve"),
+        },
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::OctetKey(_) => {
+            if !allow_symmetric {
+                return Err("symmetric keys are not accepted from a key set");
+            }
+            Algorithm::HS256
+        }
+        _ => return Err("unsupported key type"),
+    };
+    let alg = match jwk.common.key_algorithm {
+        None => implied,
+        Some(declared) => {
+            let alg = key_algorithm(declared).ok_or("unsupported key algorithm")?;
+            // The declared alg must fit the key material (an RSA key cannot be "HS256").
+            let fits = match implied.family() {
+                AlgorithmFamily::Ec => alg == implied,
+                family => alg.family() == family,
+            };
+            if !fits {
+                return Err("the key's alg does not match its key type");
+            }
+            alg
+        }
+    };
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| "the key material is malformed")?;
+    Ok(TrustedKey {
+        kid: jwk.common.key_id.clone(),
+        alg,
+        key,
+    })
+}
+
+fn key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
+    Some(match alg {
+        KeyAlgorithm::HS256 => Algorithm::HS256,
+        KeyAlgorithm::HS384 => Algorithm::HS384,
+        KeyAlgorithm::HS512 => Algorithm::HS512,
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::ES384 => Algorithm::ES384,
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::RS384 => Algorithm::RS384,
+        KeyAlgorithm::RS512 => Algorithm::RS512,
+        KeyAlgorithm::PS256 => Algorithm::PS256,
+        KeyAlgorithm::PS384 => Algorithm::PS384,
+        KeyAlgorithm::PS512 => Algorithm::PS512,
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+/// A set of trusted keys.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct KeyRing {
+    pub(crate) keys: Vec<TrustedKey>,
+}
+
+impl KeyRing {
+    /// Converts a key set, skipping (and logging) keys that cannot be trusted.
+    pub(crate) fn from_jwk_set(set: &JwkSet, origin: &str) -> Self {
+        let keys = set
+            .keys
+            .iter()
+            .filter_map(|jwk| match key_from_jwk(jwk, false) {
+                Ok(key) => Some(key),
+                Err(reason) => {
+                    tracing::warn!(origin, kid = ?jwk.common.key_id, reason, "skipping a published key");
+                    None
+                }
+            })
+            .collect();
+        Self { keys }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// At most this many keys are tried for one token without a usable `kid`.
+const MAX_CANDIDATES: usize = 4;
+
+/// Picks the keys that may verify a token with `kid` and `alg`, across `rings` in order.
+///
+/// A `kid` found anywhere wins, and its key's algorithm must equal `alg`. Otherwise keys
+/// configured without a `kid` (or, for a token without `kid`, any key) whose algorithm is
+/// `alg` are candidates.
+pub(crate) fn candidates<'a>(
+    rings: &[&'a KeyRing],
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Result<Vec<&'a TrustedKey>, TokenRejection> {
+    if let Some(kid) = kid {
+        for ring in rings {
+            if let Some(key) = ring.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) {
+                return if key.alg == alg {
+                    Ok(vec![key])
+                } else {
+                    Err(TokenRejection::AlgorithmMismatch)
+                };
+            }
+        }
+    }
+    let mut any_key = false;
+    let found: Vec<_> = rings
+        .iter()
+        .flat_map(|ring| ring.keys.iter())
+        .filter(|k| kid.is_none() || k.kid.is_none())
+        .inspect(|_| any_key = true)
+        .filter(|k| k.alg == alg)
+        .take(MAX_CANDIDATES)
+        .collect();
+    if !found.is_empty() {
+        Ok(found)
+    } else if any_key && kid.is_none() {
+        Err(TokenRejection::AlgorithmMismatch)
+    } else {
+        Err(TokenRejection::UnknownKey)
+    }
+}
+
+/// Keys from an in-process [`KeySource`], converted once per distinct set.
+#[derive(Debug)]
+pub(crate) struct SourceKeys {
+    source: Arc<dyn KeySource>,
+    converted: RwLock<(Arc<JwkSet>, Arc<KeyRing>)>,
+}
+
+impl SourceKeys {
+    pub(crate) fn new(source: Arc<dyn KeySource>) -> Self {
+        let set = source.jwk_set();
+        let ring = Arc::new(KeyRing::from_jwk_set(&set, "key source"));
+        Self {
+            source,
+            converted: RwLock::new((set, ring)),
+        }
+    }
+
+    /// The current ring, and whether it changed since the last call.
+    pub(crate) fn ring(&self) -> (Arc<KeyRing>, bool) {
+        let set = self.source.jwk_set();
+        {
+            let converted = self.converted.read().unwrap_or_else(|e| e.into_inner());
+            if Arc::ptr_eq(&converted.0, &set) || *converted.0 == *set {
+                return (Arc::clone(&converted.1), false);
+            }
+        }
+        let ring = Arc::new(KeyRing::from_jwk_set(&set, "key source"));
+        *self.converted.write().unwrap_or_else(|e| e.into_inner()) = (set, Arc::clone(&ring));
+        (ring, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn okp(kid: Option<&str>, alg: Option<&str>) -> Jwk {
+        let mut json = serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        });
+        if let Some(kid) = kid {
+            json["kid"] = kid.into();
+        }
+        if let Some(alg) = alg {
+            json["alg"] = alg.into();
+        }
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn the_algorithm_comes_from_the_key_type_when_alg_is_absent() {
+        let key = key_from_jwk(&okp(Some("a"), None), false).unwrap();
+        assert_eq!(key.alg, Algorithm::EdDSA);
+    }
+
+    #[test]
+    fn a_declared_alg_must_fit_the_key_type() {
+        assert!(key_from_jwk(&okp(None, Some("HS256")), false).is_err());
+        assert!(key_from_jwk(&okp(None, Some("RS256")), false).is_err());
+        assert!(key_from_jwk(&okp(None, Some("EdDSA")), false).is_ok());
+    }
+
+    #[test]
+    fn symmetric_keys_are_refused_from_key_sets() {
+        let oct: Jwk = serde_json::from_value(serde_json::json!({"kty":"oct","k":"c2VjcmV0"}))
+            .unwrap();
+        assert!(key_from_jwk(&oct, false).is_err());
+        assert_eq!(key_from_jwk(&oct, true).unwrap().alg, Algorithm::HS256);
+    }
+
+    #[test]
+    fn encryption_keys_are_skipped() {
+        let mut jwk = okp(None, None);
+        jwk.common.public_key_use = Some(PublicKeyUse::Encryption);
+        assert!(key_from_jwk(&jwk, false).is_err());
+    }
+
+    #[test]
+    fn a_known_kid_with_another_alg_is_a_mismatch() {
+        let ring = KeyRing {
+            keys: vec![key_from_jwk(&okp(Some("a"), None), false).unwrap()],
+        };
+        assert_eq!(
+            candidates(&[&ring], Some("a"), Algorithm::HS256).unwrap_err(),
+            TokenRejection::AlgorithmMismatch
+        );
+        assert_eq!(candidates(&[&ring], Some("a"), Algorithm::EdDSA).unwrap().len(), 1);
+        assert_eq!(
+            candidates(&[&ring], Some("b"), Algorithm::EdDSA).unwrap_err(),
+            TokenRejection::UnknownKey
+        );
+        assert_eq!(candidates(&[&ring], None, Algorithm::EdDSA).unwrap().len(), 1);
+    }
+}

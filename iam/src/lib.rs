@@ -1,3 +1,89 @@
-//! A token issuer for axum services: users with argon2id passwords, signed JWTs, JWKS, key rotation and user-management routes.
+//! A token issuer for axum services: users with argon2id passwords, signed JWTs, JWKS,
+//! key rotation and user-management routes.
 //!
-//! Work in progress.
+//! This is the seed's "IAM service" as a library: build an [`Iam`], mount
+//! [`Iam::router`], and resource services verify its tokens with
+//! `portcullis-resource-guard` through the published JWKS, without calling the IAM per
+//! request.
+//!
+//! - **Users** live in a [`UserStore`]: [`MemoryUserStore`] (the default) or
+//!   `MongoUserStore` (feature `mongodb`). Names are unique; store errors map to 409, 404,
+//!   400 or 503, never a 500 for a client mistake.
+//! - **Passwords** are hashed with argon2id at the OWASP minimum (m = 19456 KiB, t = 2,
+//!   p = 1) on tokio's blocking pool, a bounded number at a time ([`PasswordPolicy`]).
+//!   Unknown users are checked against a dummy hash, so timing does not tell which names
+//!   exist. Hashes are upgraded on login when the parameters change, and never appear in
+//!   a response or a log line.
+//! - **Tokens** are JWTs (`typ: at+jwt`) with `sub`, `name`, `role`, `roles`, `iss`,
+//!   `aud`, `iat`, `nbf`, `exp`, `jti` ([`AccessClaims`]), signed with Ed25519 by default
+//!   or HS256 with a shared secret (the seed's mode) ([`SigningKey`]). The `kid` is the
+//!   RFC 7638 thumbprint. [`Iam::rotate_key`] switches keys while the former public key
+//!   stays in the JWKS until its tokens expire ([`KeyRing`]).
+//! - **Logins** are throttled per user name and per client address ([`ThrottlePolicy`]);
+//!   attempts are counted before the password is checked, so the limit is exact under
+//!   concurrency.
+//! - **The first admin** is created when the store is empty ([`AdminBootstrap`]).
+//!
+//! # What differs from the seed
+//! The seed stored and compared passwords in plain text and returned them from its user
+//! routes; let any logged-in user manage users (here: role `admin`); turned every store
+//! error into a 500; created `admin`/`admin` silently on any database (here: only for the
+//! in-memory store, with a loud warning; a database gets a random password printed once);
+//! and shared one HMAC secret with every service, so every verifier could mint tokens
+//! (here: Ed25519 and a public JWKS by default).
+//!
+//! # Example
+//! ```
+//! use std::time::Duration;
+//! use portcullis_iam::{AdminBootstrap, Iam, MemoryUserStore, SigningKey};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let iam = Iam::builder()
+//!     .issuer("seedotech")
+//!     .audience("movies")
+//!     .store(MemoryUserStore::new())
+//!     .signing_key(SigningKey::generate_ed25519())
+//!     .token_ttl(Duration::from_secs(3600))
+//!     .admin_bootstrap(AdminBootstrap::Password("a long admin password".into()))
+//!     .build()
+//!     .await?;
+//! let app: axum::Router = iam.router();
+//! // axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that logins are
+//! also throttled per client address.
+//!
+//! # Features
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `mongodb` | no | `MongoUserStore`, on the official driver (collection `users`, unique index on `name`) |
+
+mod bootstrap;
+mod error;
+mod iam;
+mod keys;
+mod password;
+mod routes;
+mod store;
+mod throttle;
+mod token;
+
+pub use bootstrap::{ADMIN_NAME, AdminBootstrap};
+pub use error::IamError;
+pub use iam::{Iam, IamBuilder};
+pub use keys::{KeyRing, SigningKey};
+pub use password::{PasswordPolicy, Passwords, Verification};
+pub use routes::{ADMIN_ROLE, JWKS_PATH};
+pub use store::{
+    MemoryUserStore, NewUser, PageRequest, User, UserStore, UserUpdate, UserView, new_object_id,
+    parse_object_id,
+};
+#[cfg(feature = "mongodb")]
+pub use store::{MongoUserStore, MongoUserStoreBuilder};
+pub use throttle::ThrottlePolicy;
+pub use token::{AccessClaims, IssuedToken, TOKEN_TYPE};

@@ -1,0 +1,3 @@
+//! Login benchmarks (being written).
+
+fn main() {}

@@ -1,0 +1,329 @@
+//! [`Iam`] and its builder.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+use portcullis_resource_guard::Guard;
+
+use crate::IamError;
+use crate::bootstrap::AdminBootstrap;
+use crate::keys::{KeyRing, SigningKey};
+use crate::password::{PasswordPolicy, Passwords};
+use crate::store::{MemoryUserStore, User, UserStore};
+use crate::throttle::{LoginThrottle, ThrottlePolicy};
+use crate::token::{IssuedToken, TokenIssuer};
+
+/// The token issuer: users, passwords, keys, login throttling and the routes. Cheap to
+/// clone (shared state).
+#[derive(Debug, Clone)]
+pub struct Iam {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn UserStore>,
+    pub(crate) passwords: Passwords,
+    pub(crate) tokens: TokenIssuer,
+    pub(crate) throttle: Arc<LoginThrottle>,
+    pub(crate) guard: Guard,
+    pub(crate) base_path: String,
+    pub(crate) leeway: Duration,
+}
+
+/// Where the signing key comes from.
+#[derive(Debug, Clone)]
+enum KeyChoice {
+    Key(SigningKey),
+    File(PathBuf),
+    Env(String),
+}
+
+/// Configures an [`Iam`]. Every setting has a default; see each setter.
+#[derive(Debug)]
+pub struct IamBuilder {
+    issuer: String,
+    audience: Option<String>,
+    store: Option<Arc<dyn UserStore>>,
+    keys: Vec<KeyChoice>,
+    previous_keys: Vec<SigningKey>,
+    token_ttl: Duration,
+    leeway: Duration,
+    password_policy: PasswordPolicy,
+    throttle: ThrottlePolicy,
+    bootstrap: AdminBootstrap,
+    base_path: String,
+}
+
+impl Default for IamBuilder {
+    fn default() -> Self {
+        Self {
+            issuer: "portcullis".to_owned(),
+            audience: None,
+            store: None,
+            keys: Vec::new(),
+            previous_keys: Vec::new(),
+            token_ttl: Duration::from_secs(3600),
+            leeway: Duration::from_secs(60),
+            password_policy: PasswordPolicy::default(),
+            throttle: ThrottlePolicy::default(),
+            bootstrap: AdminBootstrap::default(),
+            base_path: "/api/v1".to_owned(),
+        }
+    }
+}
+
+impl IamBuilder {
+    /// The `iss` claim. Default is `"portcullis"` (the seed used `"seedotech"`).
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = issuer.into();
+        self
+    }
+
+    /// The `aud` claim. Default is the issuer.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Where users are kept. Default is a new [`MemoryUserStore`].
+    #[must_use]
+    pub fn store(mut self, store: impl UserStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Like [`store`](Self::store), for a store that is already shared.
+    #[must_use]
+    pub fn shared_store(mut self, store: Arc<dyn UserStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The key that signs tokens. Default: the first of the configured
+    /// [`signing_key_file`](Self::signing_key_file) / [`signing_key_env`](Self::signing_key_env)
+    /// sources that yields a key, else a fresh Ed25519 key (logged as a warning: other
+    /// instances cannot share it and tokens do not survive a restart).
+    #[must_use]
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.keys.insert(0, KeyChoice::Key(key));
+        self
+    }
+
+    /// Loads the signing key from a PEM or JWK file. Default is none. A file that is
+    /// configured but unreadable or invalid fails [`build`](Self::build).
+    #[must_use]
+    pub fn signing_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keys.push(KeyChoice::File(path.into()));
+        self
+    }
+
+    /// Loads the signing key (PEM or JWK text) from an environment variable, if it is
+    /// set. Default is none.
+    #[must_use]
+    pub fn signing_key_env(mut self, name: impl Into<String>) -> Self {
+        self.keys.push(KeyChoice::Env(name.into()));
+        self
+    }
+
+    /// A former signing key whose public half stays in the JWKS for the token lifetime
+    /// plus leeway after start-up, so tokens it signed before a restart stay valid.
+    /// Default is none.
+    #[must_use]
+    pub fn previous_key(mut self, key: SigningKey) -> Self {
+        self.previous_keys.push(key);
+        self
+    }
+
+    /// How long tokens are valid. Default is 1 hour (the seed's).
+    #[must_use]
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// Clock skew tolerated when the IAM checks tokens for its own routes, and the extra
+    /// time a rotated-out key stays published. Default is 60 seconds.
+    #[must_use]
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Password hashing parameters and rules. Default is [`PasswordPolicy::owasp`].
+    #[must_use]
+    pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
+        self.password_policy = policy;
+        self
+    }
+
+    /// Failed-login limits. Default is [`ThrottlePolicy::default`] (5 per name, 20 per
+    /// address, in 15 minutes).
+    #[must_use]
+    pub fn throttle(mut self, policy: ThrottlePolicy) -> Self {
+        self.throttle = policy;
+        self
+    }
+
+    /// How the first admin user is made. Default is [`AdminBootstrap::Auto`].
+    #[must_use]
+    pub fn admin_bootstrap(mut self, bootstrap: AdminBootstrap) -> Self {
+        self.bootstrap = bootstrap;
+        self
+    }
+
+    /// The prefix of the login and user routes. Default is `"/api/v1"` (the seed's).
+    #[must_use]
+    pub fn base_path(mut self, path: impl Into<String>) -> Self {
+        path.into().trim_end_matches('/').clone_into(&mut self.base_path);
+        self
+    }
+
+    fn resolve_key(&self) -> Result<SigningKey, IamError> {
+        for choice in &self.keys {
+            match choice {
+                KeyChoice::Key(key) => return Ok(key.clone()),
+                KeyChoice::File(path) => return SigningKey::from_file(path),
+                KeyChoice::Env(name) => {
+                    if let Some(key) = SigningKey::from_env(name)? {
+                        return Ok(key);
+                    }
+                }
+            }
+        }
+        let key = SigningKey::generate_ed25519();
+        tracing::warn!(
+            kid = key.kid(),
+            "no signing key configured: generated a new Ed25519 key. Tokens will not \
+             survive a restart, and other instances sign with their own keys; configure \
+             a key file to share one"
+        );
+        Ok(key)
+    }
+
+    /// Checks the configuration, loads or generates the key, and runs the admin bootstrap.
+    pub async fn build(self) -> Result<Iam, IamError> {
+        if self.token_ttl.as_secs() == 0 {
+            return Err(IamError::Config(
+                "the token lifetime must be at least 1 second".into(),
+            ));
+        }
+        let key = self.resolve_key()?;
+        let keys = KeyRing::new(key.clone());
+        let keep_for = self.token_ttl + self.leeway;
+        for previous in &self.previous_keys {
+            keys.keep_previous(previous, keep_for);
+        }
+        let audience = self.audience.unwrap_or_else(|| self.issuer.clone());
+        let guard = build_guard(&self.issuer, &audience, self.leeway, &key, &keys).await?;
+        let store = self
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryUserStore::new()));
+        let passwords = Passwords::new(self.password_policy).await?;
+        self.bootstrap.run(store.as_ref(), &passwords).await?;
+        Ok(Iam {
+            inner: Arc::new(Inner {
+                store,
+                passwords,
+                tokens: TokenIssuer {
+                    keys,
+                    issuer: self.issuer,
+                    audience,
+                    ttl: self.token_ttl,
+                },
+                throttle: Arc::new(LoginThrottle::new(self.throttle)),
+                guard,
+                base_path: self.base_path,
+                leeway: self.leeway,
+            }),
+        })
+    }
+}
+
+async fn build_guard(
+    issuer: &str,
+    audience: &str,
+    leeway: Duration,
+    key: &SigningKey,
+    keys: &KeyRing,
+) -> Result<Guard, IamError> {
+    let builder = Guard::builder()
+        .issuer(issuer)
+        .audience(audience)
+        .leeway(leeway);
+    let builder = match key.hmac_secret() {
+        Some(secret) => builder.hmac_secret(secret),
+        None => builder.key_source(keys.clone()),
+    };
+    builder
+        .build()
+        .await
+        .map_err(|e| IamError::Guard(Box::new(e)))
+}
+
+impl Iam {
+    /// A builder with every default.
+    pub fn builder() -> IamBuilder {
+        IamBuilder::default()
+    }
+
+    /// The user store.
+    pub fn store(&self) -> &Arc<dyn UserStore> {
+        &self.inner.store
+    }
+
+    /// The password hasher (also for creating users outside the routes).
+    pub fn passwords(&self) -> &Passwords {
+        &self.inner.passwords
+    }
+
+    /// The key ring (current signing key and published public keys).
+    pub fn keys(&self) -> &KeyRing {
+        &self.inner.tokens.keys
+    }
+
+    /// The guard that checks tokens on the IAM's own routes; resource services in the same
+    /// process may share it.
+    pub fn guard(&self) -> &Guard {
+        &self.inner.guard
+    }
+
+    /// The `iss` claim of issued tokens.
+    pub fn issuer(&self) -> &str {
+        &self.inner.tokens.issuer
+    }
+
+    /// The `aud` claim of issued tokens.
+    pub fn audience(&self) -> &str {
+        &self.inner.tokens.audience
+    }
+
+    /// Signs a token for `user` (no password check: the caller vouches for the user).
+    pub fn issue_token(&self, user: &User) -> Result<IssuedToken, IamError> {
+        self.inner.tokens.issue(user)
+    }
+
+    /// Makes `next` the signing key; the former key stays in the JWKS for the token
+    /// lifetime plus leeway, so tokens it signed stay valid until they expire. Only
+    /// Ed25519 keys rotate (an HS256 deployment has nothing to publish).
+    pub fn rotate_key(&self, next: SigningKey) -> Result<(), IamError> {
+        if next.algorithm() != Algorithm::EdDSA
+            || self.keys().current().algorithm() != Algorithm::EdDSA
+        {
+            return Err(IamError::Key("only Ed25519 keys can be rotated".to_owned()));
+        }
+        let keep_for = self.inner.tokens.ttl + self.inner.leeway;
+        self.keys().rotate(next, keep_for);
+        tracing::info!(kid = self.keys().current().kid(), "rotated the signing key");
+        Ok(())
+    }
+
+    /// Checks that the store is reachable, for readiness probes.
+    pub async fn ready(&self) -> Result<(), IamError> {
+        self.inner.store.check().await
+    }
+}

@@ -1,3 +1,129 @@
-//! An async circuit breaker with Akka's state machine, listeners, exponential backoff, a tower layer and a load-balancing reqwest client.
+//! An async circuit breaker with Akka's state machine, listeners, exponential backoff, a
+//! tower layer and a load-balancing reqwest client.
 //!
-//! Work in progress.
+//! # Overview
+//!
+//! A [`CircuitBreaker`] wraps calls to a dependency that may fail. It follows the seed's
+//! (Akka's) semantics:
+//!
+//! - **Closed**: calls run. A call that fails, or runs past the
+//!   [`call_timeout`](CircuitBreakerBuilder::call_timeout) (its future is then dropped),
+//!   counts as a failure; a success resets the count; `max_failures` in a row trip the
+//!   breaker open.
+//! - **Open**: calls fail fast with [`BreakerError::Open`], which says how long until the
+//!   breaker half-opens. After the reset timeout it becomes half-open.
+//! - **Half-open**: the first call (or the configured number of trial permits) runs; the
+//!   others fail fast. A successful trial closes the breaker and restores the reset
+//!   timeout; a failed one re-opens it with the reset timeout multiplied by the
+//!   [`exponential_backoff`](CircuitBreakerBuilder::exponential_backoff) factor, capped by
+//!   [`max_reset_timeout`](CircuitBreakerBuilder::max_reset_timeout), with optional
+//!   [`random_factor`](CircuitBreakerBuilder::random_factor) jitter. A trial whose future is
+//!   dropped gives its permit back.
+//!
+//! Beyond the seed: a failure-rate policy ([`FailurePolicy`]), slow-call counting, outcome
+//! [`Classifier`]s, listeners that run outside any lock and survive panics, a fallback
+//! helper, manual control (`force_open`, `force_closed`, `reset`), a lock-free
+//! [`Snapshot`], an injectable [`Clock`], a tower layer and a load-balancing HTTP client.
+//!
+//! The hot path is a few atomic operations on one packed state word: no lock and no heap
+//! allocation per call; a mutex is taken only on state transitions.
+//!
+//! # Example: a plain call
+//!
+//! ```
+//! use std::time::Duration;
+//! use portcullis_circuit_breaker::{BreakerError, CircuitBreaker, State};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let breaker = CircuitBreaker::builder()
+//!     .max_failures(2)
+//!     .call_timeout(Duration::from_secs(1))
+//!     .reset_timeout(Duration::from_secs(30))
+//!     .exponential_backoff(2.0)
+//!     .max_reset_timeout(Duration::from_secs(300))
+//!     .build();
+//!
+//! let answer = breaker.call(|| async { Ok::<_, std::io::Error>(42) }).await;
+//! assert_eq!(answer.unwrap(), 42);
+//!
+//! for _ in 0..2 {
+//!     let _ = breaker.call(|| async { Err::<(), _>("down") }).await;
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//!
+//! // Fails fast, without running the operation.
+//! let rejected = breaker.call(|| async { Ok::<_, &str>(()) }).await;
+//! assert!(matches!(rejected, Err(BreakerError::Open { remaining }) if remaining <= Duration::from_secs(30)));
+//!
+//! // Or fall back to a default.
+//! let cached = breaker.call_or_else(|| async { Ok::<_, &str>("fresh") }, |_| "cached").await;
+//! assert_eq!(cached, "cached");
+//! # }
+//! ```
+//!
+//! # Example: listeners
+//!
+//! Listeners run after the state change is committed, outside any lock; they may call
+//! back into the breaker, and a panicking listener loses nothing.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use portcullis_circuit_breaker::CircuitBreaker;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let opened = Arc::new(AtomicUsize::new(0));
+//! let failures = Arc::new(AtomicUsize::new(0));
+//! let breaker = CircuitBreaker::builder()
+//!     .max_failures(1)
+//!     .on_open({
+//!         let opened = opened.clone();
+//!         move || { opened.fetch_add(1, Ordering::SeqCst); }
+//!     })
+//!     .on_call_failure({
+//!         let failures = failures.clone();
+//!         move |elapsed| { failures.fetch_add(1, Ordering::SeqCst); let _ = elapsed; }
+//!     })
+//!     .on_call_breaker_open(|| eprintln!("rejected a call: breaker open"))
+//!     .build();
+//!
+//! let _ = breaker.call(|| async { Err::<(), _>("boom") }).await;
+//! assert_eq!(opened.load(Ordering::SeqCst), 1);
+//! assert_eq!(failures.load(Ordering::SeqCst), 1);
+//! assert_eq!(breaker.snapshot().failures, 1);
+//! # }
+//! ```
+//!
+//! # Testing with time
+//!
+//! The default clock follows tokio's, so `tokio::time::pause()` (tokio feature
+//! `test-util`) lets a test move past a 60-second reset timeout instantly; or inject a
+//! [`ManualClock`] with [`CircuitBreakerBuilder::clock`].
+//!
+//! # Feature flags
+//!
+//! | Feature   | Default | Enables |
+//! |-----------|---------|---------|
+//! | `tower`   | yes     | `CircuitBreakerLayer`, a tower 0.5 middleware |
+//! | `reqwest` | yes     | `BalancedClient`, an HTTP client with one breaker per upstream instance and load balancing over the admitted ones |
+//!
+//! With `default-features = false` only the core breaker (and `tokio`'s timer) remains.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod breaker;
+mod clock;
+mod config;
+mod error;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod middleware;
+
+pub use breaker::{CircuitBreaker, Snapshot, State};
+pub use clock::{Clock, ManualClock, TokioClock};
+pub use config::{CircuitBreakerBuilder, Classifier, DefaultClassifier, FailurePolicy, Outcome};
+pub use error::BreakerError;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use middleware::{CircuitBreakerLayer, CircuitBreakerService};

@@ -1,0 +1,341 @@
+//! The builder, failure policies, listeners and outcome classification.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::CircuitBreaker;
+use crate::clock::{Clock, TokioClock};
+
+/// How the breaker decides, while closed, that it is time to trip open.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum FailurePolicy {
+    /// Trip after this many failures in a row; any success resets the count (the seed's
+    /// and Akka's `maxFailures`).
+    ConsecutiveFailures {
+        /// Failures in a row that trip the breaker (at least 1).
+        max_failures: u32,
+    },
+    /// Trip when the share of failures among the last `window` calls reaches `threshold`,
+    /// once at least `minimum_calls` calls have been recorded.
+    FailureRate {
+        /// Failure share that trips the breaker, from 0.0 (exclusive) to 1.0.
+        threshold: f64,
+        /// How many of the most recent calls are considered (at least 1).
+        window: u32,
+        /// Calls recorded before the rate is trusted (at least 1, at most `window`).
+        minimum_calls: u32,
+    },
+}
+
+impl FailurePolicy {
+    /// Trip after `max_failures` failures in a row.
+    pub fn consecutive_failures(max_failures: u32) -> Self {
+        Self::ConsecutiveFailures { max_failures }
+    }
+
+    /// Trip when at least `threshold` (0.0 to 1.0) of the last `window` calls failed; the
+    /// minimum number of calls defaults to the whole window.
+    pub fn failure_rate(threshold: f64, window: u32) -> Self {
+        Self::FailureRate {
+            threshold,
+            window,
+            minimum_calls: window,
+        }
+    }
+
+    /// For a failure-rate policy, the number of recorded calls needed before the rate is
+    /// trusted. No effect on the consecutive-failures policy.
+    #[must_use]
+    pub fn minimum_calls(self, calls: u32) -> Self {
+        match self {
+            Self::FailureRate {
+                threshold, window, ..
+            } => Self::FailureRate {
+                threshold,
+                window,
+                minimum_calls: calls,
+            },
+            other @ Self::ConsecutiveFailures { .. } => other,
+        }
+    }
+}
+
+/// What a finished call means to the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The dependency is healthy (for example a 2xx, or a 404 that is the caller's fault).
+    Success,
+    /// The dependency is failing (for example a refused connection or a 503).
+    Failure,
+    /// Not evidence either way; the call is not counted.
+    Ignored,
+}
+
+/// Decides what a call's result means to the breaker.
+///
+/// Implemented for every `Fn(&Result<T, E>) -> Outcome` closure, and by
+/// [`DefaultClassifier`] (every `Err` is a failure).
+pub trait Classifier<T, E> {
+    /// Classifies one result.
+    fn classify(&self, result: &Result<T, E>) -> Outcome;
+}
+
+impl<T, E, F> Classifier<T, E> for F
+where
+    F: Fn(&Result<T, E>) -> Outcome,
+{
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        self(result)
+    }
+}
+
+/// The default classification: `Ok` is a success, `Err` a failure.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultClassifier;
+
+impl<T, E> Classifier<T, E> for DefaultClassifier {
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+}
+
+pub(crate) type EventListener = Arc<dyn Fn() + Send + Sync>;
+pub(crate) type TimedListener = Arc<dyn Fn(Duration) + Send + Sync>;
+
+#[derive(Clone, Default)]
+#[allow(clippy::struct_field_names)] // the names are the listeners' public names
+pub(crate) struct Listeners {
+    pub(crate) on_open: Option<EventListener>,
+    pub(crate) on_close: Option<EventListener>,
+    pub(crate) on_half_open: Option<EventListener>,
+    pub(crate) on_call_success: Option<TimedListener>,
+    pub(crate) on_call_failure: Option<TimedListener>,
+    pub(crate) on_call_timeout: Option<TimedListener>,
+    pub(crate) on_call_breaker_open: Option<EventListener>,
+}
+
+impl fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            ("on_open", self.on_open.is_some()),
+            ("on_close", self.on_close.is_some()),
+            ("on_half_open", self.on_half_open.is_some()),
+            ("on_call_success", self.on_call_success.is_some()),
+            ("on_call_failure", self.on_call_failure.is_some()),
+            ("on_call_timeout", self.on_call_timeout.is_some()),
+            ("on_call_breaker_open", self.on_call_breaker_open.is_some()),
+        ];
+        f.debug_list()
+            .entries(names.iter().filter(|(_, set)| *set).map(|(name, _)| name))
+            .finish()
+    }
+}
+
+/// Configures a [`CircuitBreaker`]. Every setting has a default; `build` never fails.
+///
+/// The builder is `Clone`, so one configuration can build several independent breakers
+/// (the [`BalancedClient`](crate::BalancedClient) builds one per upstream instance).
+#[derive(Clone, Debug)]
+pub struct CircuitBreakerBuilder {
+    pub(crate) policy: FailurePolicy,
+    pub(crate) call_timeout: Option<Duration>,
+    pub(crate) reset_timeout: Duration,
+    pub(crate) exponential_backoff: f64,
+    pub(crate) max_reset_timeout: Duration,
+    pub(crate) random_factor: f64,
+    pub(crate) max_half_open_wait: Option<Duration>,
+    pub(crate) half_open_permits: u16,
+    pub(crate) half_open_successes: u16,
+    pub(crate) slow_call_threshold: Option<Duration>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) listeners: Listeners,
+}
+
+impl Default for CircuitBreakerBuilder {
+    fn default() -> Self {
+        Self {
+            policy: FailurePolicy::consecutive_failures(5),
+            call_timeout: None,
+            reset_timeout: Duration::from_secs(60),
+            exponential_backoff: 1.0,
+            max_reset_timeout: Duration::from_secs(3600),
+            random_factor: 0.0,
+            max_half_open_wait: None,
+            half_open_permits: 1,
+            half_open_successes: 1,
+            slow_call_threshold: None,
+            clock: Arc::new(TokioClock),
+            listeners: Listeners::default(),
+        }
+    }
+}
+
+impl CircuitBreakerBuilder {
+    /// A builder with every default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Failures in a row (failed or timed-out calls) that trip the closed breaker open;
+    /// selects the consecutive-failures policy. Values below 1 count as 1. Default is 5.
+    #[must_use]
+    pub fn max_failures(mut self, max_failures: u32) -> Self {
+        self.policy = FailurePolicy::consecutive_failures(max_failures);
+        self
+    }
+
+    /// How the closed breaker decides to trip. Default is
+    /// `FailurePolicy::consecutive_failures(5)`.
+    #[must_use]
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Calls running longer are cancelled (their future is dropped) and count as failures.
+    /// Needs a tokio runtime with time enabled. Default is no timeout.
+    #[must_use]
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// How long the breaker stays open before it half-opens. Default is 60 seconds.
+    #[must_use]
+    pub fn reset_timeout(mut self, timeout: Duration) -> Self {
+        self.reset_timeout = timeout;
+        self
+    }
+
+    /// Each failed half-open trial multiplies the reset timeout by this factor (values below
+    /// 1.0 count as 1.0); a successful trial restores the configured one. Default is 1.0
+    /// (no backoff).
+    #[must_use]
+    pub fn exponential_backoff(mut self, factor: f64) -> Self {
+        self.exponential_backoff = factor;
+        self
+    }
+
+    /// The ceiling for the backed-off reset timeout. Default is 1 hour.
+    #[must_use]
+    pub fn max_reset_timeout(mut self, timeout: Duration) -> Self {
+        self.max_reset_timeout = timeout;
+        self
+    }
+
+    /// Jitter: every open period is lengthened by a random share, up to this factor, of the
+    /// reset timeout (0.2 means up to 20 % longer), so that many clients do not retry in
+    /// step. Default is 0.0 (no jitter).
+    #[must_use]
+    pub fn random_factor(mut self, factor: f64) -> Self {
+        self.random_factor = factor;
+        self
+    }
+
+    /// If the half-open trials have not settled the state within this time (say a trial
+    /// hangs without a call timeout), the breaker opens again as if a trial had failed.
+    /// Default is no limit.
+    #[must_use]
+    pub fn max_half_open_wait(mut self, wait: Duration) -> Self {
+        self.max_half_open_wait = Some(wait);
+        self
+    }
+
+    /// How many trial calls a half-open breaker admits (Akka admits one). Values below 1
+    /// count as 1. Default is 1.
+    #[must_use]
+    pub fn half_open_permits(mut self, permits: u16) -> Self {
+        self.half_open_permits = permits;
+        self
+    }
+
+    /// Successful trials needed to close the breaker, at most the number of half-open
+    /// permits. Any failed trial re-opens it. Default is 1.
+    #[must_use]
+    pub fn half_open_successes(mut self, successes: u16) -> Self {
+        self.half_open_successes = successes;
+        self
+    }
+
+    /// Successful calls slower than this are counted as failures by the failure policy
+    /// (the caller still gets the value). Default is none.
+    #[must_use]
+    pub fn slow_call_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_call_threshold = Some(threshold);
+        self
+    }
+
+    /// The clock used for reset timeouts and call durations. Default is [`TokioClock`].
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Runs after the breaker opens (tripped, re-opened after a failed trial, or forced).
+    /// Default is none.
+    #[must_use]
+    pub fn on_open(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
+        self.listeners.on_open = Some(Arc::new(listener));
+        self
+    }
+
+    /// Runs after the breaker closes (a trial succeeded, or reset / forced closed).
+    /// Default is none.
+    #[must_use]
+    pub fn on_close(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
+        self.listeners.on_close = Some(Arc::new(listener));
+        self
+    }
+
+    /// Runs after the breaker half-opens. The open-to-half-open move happens lazily, at
+    /// the first call after the reset timeout. Default is none.
+    #[must_use]
+    pub fn on_half_open(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
+        self.listeners.on_half_open = Some(Arc::new(listener));
+        self
+    }
+
+    /// Runs after each call classified a success, with its duration. Default is none.
+    #[must_use]
+    pub fn on_call_success(mut self, listener: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        self.listeners.on_call_success = Some(Arc::new(listener));
+        self
+    }
+
+    /// Runs after each call classified a failure (not timeouts), with its duration.
+    /// Default is none.
+    #[must_use]
+    pub fn on_call_failure(mut self, listener: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        self.listeners.on_call_failure = Some(Arc::new(listener));
+        self
+    }
+
+    /// Runs after each call cancelled by the call timeout, with the time it ran.
+    /// Default is none.
+    #[must_use]
+    pub fn on_call_timeout(mut self, listener: impl Fn(Duration) + Send + Sync + 'static) -> Self {
+        self.listeners.on_call_timeout = Some(Arc::new(listener));
+        self
+    }
+
+    /// Runs after each call rejected without running. Default is none.
+    #[must_use]
+    pub fn on_call_breaker_open(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
+        self.listeners.on_call_breaker_open = Some(Arc::new(listener));
+        self
+    }
+
+    /// Builds the breaker, closed.
+    pub fn build(self) -> CircuitBreaker {
+        CircuitBreaker::from_builder(self)
+    }
+}

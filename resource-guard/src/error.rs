@@ -1,6 +1,6 @@
 //! [`GuardError`], the one error type of this crate, and its RFC 6750 responses.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -203,7 +203,7 @@ impl GuardError {
         let mut value = String::from("Bearer");
         let mut sep = " ";
         if let Some(realm) = realm {
-            value.push_str(&format!("{sep}realm=\"{}\"", quote_safe(realm)));
+            let _ = write!(value, "{sep}realm=\"{}\"", quote_safe(realm));
             sep = ", ";
         }
         let error = match self {
@@ -214,12 +214,13 @@ impl GuardError {
             Self::KeysUnavailable | Self::Config { .. } => return None,
         };
         if let Some(error) = error {
-            value.push_str(&format!(
+            let _ = write!(
+                value,
                 "{sep}error=\"{error}\", error_description=\"{}\"",
                 self.message()
-            ));
+            );
             if let Self::InsufficientScope { required, .. } = self {
-                value.push_str(&format!(", scope=\"{}\"", quote_safe(required)));
+                let _ = write!(value, ", scope=\"{}\"", quote_safe(required));
             }
         }
         HeaderValue::from_str(&value).ok()

@@ -108,6 +108,7 @@ pub(crate) enum Attempt {
 
 /// The members of a JOSE header this crate looks at.
 #[derive(Deserialize)]
+#[allow(clippy::struct_excessive_bools)] // presence flags, checked together
 struct RawHeader<'a> {
     #[serde(borrow, default)]
     alg: Option<Cow<'a, str>>,
@@ -597,7 +598,7 @@ impl GuardBuilder {
     }
 
     /// Trusts a PEM public key (SPKI `PUBLIC KEY`, or `RSA PUBLIC KEY`) for `alg`:
-    /// RS256/384/512, PS256/384/512, ES256/384 or EdDSA. It matches tokens without a
+    /// RS256/384/512, PS256/384/512, ES256/384 or `EdDSA`. It matches tokens without a
     /// `kid` or with one no other key claims. Default is no key.
     #[must_use]
     pub fn public_key_pem(mut self, alg: Algorithm, pem: impl AsRef<[u8]>) -> Self {

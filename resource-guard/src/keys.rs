@@ -219,13 +219,13 @@ impl SourceKeys {
     pub(crate) fn ring(&self) -> (Arc<KeyRing>, bool) {
         let set = self.source.jwk_set();
         {
-            let converted = self.converted.read().unwrap_or_else(|e| e.into_inner());
+            let converted = self.converted.read().unwrap_or_else(std::sync::PoisonError::into_inner);
             if Arc::ptr_eq(&converted.0, &set) || *converted.0 == *set {
                 return (Arc::clone(&converted.1), false);
             }
         }
         let ring = Arc::new(KeyRing::from_jwk_set(&set, "key source"));
-        *self.converted.write().unwrap_or_else(|e| e.into_inner()) = (set, Arc::clone(&ring));
+        *self.converted.write().unwrap_or_else(std::sync::PoisonError::into_inner) = (set, Arc::clone(&ring));
         (ring, true)
     }
 }

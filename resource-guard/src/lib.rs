@@ -7,7 +7,7 @@
 //! and take [`Claims`] in the handlers.
 //!
 //! - **Keys**: an HMAC secret (the seed's shared secret), static public keys (PEM or JWK;
-//!   RS256, PS256, ES256, EdDSA and their siblings), a JWKS URL (cached, refreshed in the
+//!   RS256, PS256, ES256, `EdDSA` and their siblings), a JWKS URL (cached, refreshed in the
 //!   background, refetched once and rate-limited for an unknown `kid`, kept when a
 //!   refresh fails) or an in-process [`KeySource`]. Each key is bound to one algorithm:
 //!   the token's `alg` must equal it, and `none` is never accepted.

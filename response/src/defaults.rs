@@ -100,7 +100,8 @@ mod sealed {
 ///
 /// This trait is sealed: it is implemented for [`Router`] only.
 pub trait RouterExt: sealed::Sealed + Sized {
-    /// Adds, to every route registered so far (so call it last):
+    /// Adds, to every route registered so far (so call it last; it replaces any fallback
+    /// set before):
     ///
     /// - the [`not_found`] fallback (404) and the [`method_not_allowed`] fallback (405, with
     ///   axum's `Allow` header);
@@ -117,6 +118,7 @@ pub trait RouterExt: sealed::Sealed + Sized {
     ///   `A-Z a-z 0-9 - _ . : + / =`) or generated (a UUID), set on the response and
     ///   recorded in a `request` tracing span with the method and path (never the query,
     ///   which may carry secrets); each response is logged at `INFO` in that span.
+    #[must_use]
     fn with_portcullis_defaults(self, defaults: ServiceDefaults) -> Self;
 }
 
@@ -198,6 +200,10 @@ async fn drop_unsafe_request_id(mut request: Request) -> Request {
     request
 }
 
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the signature `CatchPanicLayer::custom` asks for"
+)]
 fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
     let detail = payload
         .downcast_ref::<&str>()
@@ -344,4 +350,46 @@ fn into_problem(response: Response) -> Response {
         .headers
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &'static str) -> HeaderMap {
+        HeaderMap::from_iter([(header::ACCEPT, HeaderValue::from_static(value))])
+    }
+
+    #[test]
+    fn problem_json_is_wanted_only_when_named_with_a_positive_q() {
+        assert!(accepts_problem_json(&accept("application/problem+json")));
+        assert!(accepts_problem_json(&accept(
+            "application/json;q=0.9, Application/Problem+JSON;q=0.5"
+        )));
+        assert!(!accepts_problem_json(&accept(
+            "application/problem+json;q=0"
+        )));
+        assert!(!accepts_problem_json(&accept("application/json, */*")));
+        assert!(!accepts_problem_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let with = |value: &'static str| {
+            HeaderMap::from_iter([(header::CONTENT_TYPE, HeaderValue::from_static(value))])
+        };
+        assert!(is_json(&with("application/json; charset=utf-8")));
+        assert!(is_json(&with("application/problem+json")));
+        assert!(!is_json(&with("text/plain; charset=utf-8")));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn problem_titles_read_as_words() {
+        assert_eq!(
+            problem_title(ErrorCode::PayloadTooLarge),
+            "Payload too large"
+        );
+        assert_eq!(problem_title(ErrorCode::Unknown), "Unknown");
+    }
 }

@@ -258,3 +258,37 @@ where
         Ok(Self(value))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capped_keeps_short_texts_whole() {
+        let exact = "é".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(capped(&exact), exact);
+        assert_eq!(capped("short"), "short");
+    }
+
+    #[test]
+    fn capped_cuts_long_texts_on_a_char_boundary() {
+        let long = "é".repeat(MAX_MESSAGE_CHARS + 1);
+        let cut = capped(&long);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn every_error_status_maps_to_a_code_of_the_same_class() {
+        // 408 (the client was too slow to send) shares `Timeout` with 504 and keeps its 4xx.
+        for status in (400..600).filter(|&s| s != 408) {
+            let status = StatusCode::from_u16(status).unwrap();
+            let code = code_for_status(status);
+            assert_eq!(
+                code.default_status().is_server_error(),
+                status.is_server_error(),
+                "{status} -> {code:?}"
+            );
+        }
+    }
+}

@@ -77,7 +77,7 @@ fn app() -> Router {
     Router::new()
         .route("/movies", post(add_movie).get(list))
         .route("/movies/{id}", get(movie))
-        .route("/login", post(login))
+        .route("/login", post(login).get(login))
         .route("/raw", post(raw_axum_json))
         .route("/panic", get(panics))
         .route("/slow", get(slow))
@@ -267,6 +267,34 @@ async fn form_parses_and_its_errors_are_422_and_415() {
         ErrorCode::UnsupportedMediaType,
     )
     .await;
+}
+
+#[tokio::test]
+async fn form_from_a_get_query_that_does_not_fit_is_400_bad_request() {
+    let (status, _, _) = send(get_request("/login?user=a&password=b")).await;
+    assert_eq!(status, StatusCode::OK);
+    expect_error(
+        get_request("/login?user=a"),
+        StatusCode::BAD_REQUEST,
+        ErrorCode::BadRequest,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn json_response_that_cannot_serialize_is_500_internal() {
+    async fn bad_keys() -> Json<HashMap<(u8, u8), u8>> {
+        Json(HashMap::from([((1, 2), 3)]))
+    }
+    let app = Router::new()
+        .route("/bad", get(bad_keys))
+        .with_portcullis_defaults(ServiceDefaults::new());
+    let response = app.oneshot(get_request("/bad")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body: ErrorBody = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body.code, ErrorCode::Internal.as_i32());
+    assert!(!body.message.contains("key"), "{}", body.message);
 }
 
 #[tokio::test]

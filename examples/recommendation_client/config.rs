@@ -1,0 +1,285 @@
+//! The client's settings: command-line flags first, then `PORTCULLIS_*` environment
+//! variables, then defaults.
+
+use std::time::Duration;
+
+/// The usage text printed by `--help` and after a usage error.
+pub(crate) const USAGE: &str = "\
+recommendation_client: log in at the IAM, fetch the movie list through the circuit breaker,
+print a recommendation; serve the last good list while the movie service is down.
+
+USAGE:
+    cargo run --example recommendation_client -- [OPTIONS]
+
+OPTIONS (each also read from the environment variable shown):
+    --iam URL               IAM base URL               PORTCULLIS_IAM_URL     [default: http://127.0.0.1:8808]
+    --movies URL            movie service base URL; repeat for several instances
+                                                       PORTCULLIS_MOVIES_URL  (comma-separated) [default: http://127.0.0.1:8809]
+    --user NAME             user to log in as          PORTCULLIS_USER        [default: admin]
+    --password PASSWORD     password (prefer the environment variable: flags show in `ps`)
+                                                       PORTCULLIS_PASSWORD    [default: admin]
+    --rounds N              rounds to run, 0 = forever PORTCULLIS_ROUNDS      [default: 10]
+    --interval-ms MS        pause between rounds       PORTCULLIS_INTERVAL_MS [default: 1000]
+    --max-failures N        failures that open a breaker          PORTCULLIS_MAX_FAILURES     [default: 3]
+    --call-timeout-ms MS    time allowed per call                 PORTCULLIS_CALL_TIMEOUT_MS  [default: 1000]
+    --reset-timeout-ms MS   open time before a half-open probe    PORTCULLIS_RESET_TIMEOUT_MS [default: 3000]
+    -h, --help              print this text
+
+Base URLs may carry a path prefix (a gateway route such as
+http://127.0.0.1:7777/seedotech.moviemanagement); the API paths are appended to it.
+
+EXIT CODES:
+    0  every round printed a recommendation (live or fallback)
+    1  some round had neither a live list nor a fallback to recommend from
+    2  usage error (bad flag or value)
+    3  the IAM rejected the credentials
+";
+
+/// Everything the client needs to run. `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    /// IAM base URL, without a trailing slash.
+    pub(crate) iam_url: String,
+    /// Movie service base URLs (one breaker each), without trailing slashes.
+    pub(crate) movie_urls: Vec<String>,
+    /// The user to log in as.
+    pub(crate) user: String,
+    /// The user's password (never printed).
+    pub(crate) password: String,
+    /// Rounds to run; `None` runs until interrupted.
+    pub(crate) rounds: Option<u64>,
+    /// Pause between rounds.
+    pub(crate) interval: Duration,
+    /// Consecutive failures that open a breaker.
+    pub(crate) max_failures: u32,
+    /// Time allowed for one call.
+    pub(crate) call_timeout: Duration,
+    /// Time an open breaker waits before it lets a probe through.
+    pub(crate) reset_timeout: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("iam_url", &self.iam_url)
+            .field("movie_urls", &self.movie_urls)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("rounds", &self.rounds)
+            .field("interval", &self.interval)
+            .field("max_failures", &self.max_failures)
+            .field("call_timeout", &self.call_timeout)
+            .field("reset_timeout", &self.reset_timeout)
+            .finish()
+    }
+}
+
+/// The flags that take a value.
+const FLAGS: [&str; 9] = [
+    "iam",
+    "movies",
+    "user",
+    "password",
+    "rounds",
+    "interval-ms",
+    "max-failures",
+    "call-timeout-ms",
+    "reset-timeout-ms",
+];
+
+/// What the command line asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// Run with this configuration.
+    Run(Config),
+    /// Print the usage and exit successfully.
+    Help,
+}
+
+/// Builds the configuration from `args` (without the program name) and `env` (a lookup
+/// such as `|key| std::env::var(key).ok()`). Returns a message for a usage error.
+pub(crate) fn parse(
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Parsed, String> {
+    let mut flags: Vec<(String, String)> = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" {
+            return Ok(Parsed::Help);
+        }
+        let Some(flag) = arg.strip_prefix("--") else {
+            return Err(format!("unexpected argument {arg:?}"));
+        };
+        let (name, value) = if let Some((name, value)) = flag.split_once('=') {
+            (name.to_owned(), value.to_owned())
+        } else {
+            let value = args
+                .next()
+                .ok_or_else(|| format!("--{flag} needs a value"))?;
+            (flag.to_owned(), value)
+        };
+        if !FLAGS.contains(&name.as_str()) {
+            return Err(format!("unknown flag --{name}"));
+        }
+        flags.push((name, value));
+    }
+
+    // The last occurrence of a flag wins, except --movies, which accumulates.
+    let flag = |name: &str| {
+        flags
+            .iter()
+            .rev()
+            .find(|(flag, _)| flag == name)
+            .map(|(_, value)| value.clone())
+    };
+    let setting = |name: &str, var: &str| flag(name).or_else(|| env(var));
+
+    let iam_url = base_url(
+        &setting("iam", "PORTCULLIS_IAM_URL").unwrap_or_else(|| "http://127.0.0.1:8808".into()),
+    )?;
+    let mut movie_urls: Vec<String> = flags
+        .iter()
+        .filter(|(flag, _)| flag == "movies")
+        .map(|(_, value)| value.clone())
+        .collect();
+    if movie_urls.is_empty() {
+        movie_urls = env("PORTCULLIS_MOVIES_URL")
+            .unwrap_or_else(|| "http://127.0.0.1:8809".into())
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    let movie_urls = movie_urls
+        .iter()
+        .map(|url| base_url(url))
+        .collect::<Result<Vec<_>, _>>()?;
+    if movie_urls.is_empty() {
+        return Err("at least one movie service URL is needed".into());
+    }
+
+    let number = |name: &str, var: &str, default: u64| -> Result<u64, String> {
+        setting(name, var).map_or(Ok(default), |value| {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| format!("--{name} ({var}) must be a whole number, not {value:?}"))
+        })
+    };
+    let rounds = number("rounds", "PORTCULLIS_ROUNDS", 10)?;
+    let max_failures = number("max-failures", "PORTCULLIS_MAX_FAILURES", 3)?;
+    let max_failures = u32::try_from(max_failures)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or("--max-failures must be between 1 and 4294967295")?;
+    let call_timeout = number("call-timeout-ms", "PORTCULLIS_CALL_TIMEOUT_MS", 1000)?;
+    if call_timeout == 0 {
+        return Err("--call-timeout-ms must be above 0".into());
+    }
+
+    Ok(Parsed::Run(Config {
+        iam_url,
+        movie_urls,
+        user: setting("user", "PORTCULLIS_USER").unwrap_or_else(|| "admin".into()),
+        password: setting("password", "PORTCULLIS_PASSWORD").unwrap_or_else(|| "admin".into()),
+        rounds: (rounds > 0).then_some(rounds),
+        interval: Duration::from_millis(number("interval-ms", "PORTCULLIS_INTERVAL_MS", 1000)?),
+        max_failures,
+        call_timeout: Duration::from_millis(call_timeout),
+        reset_timeout: Duration::from_millis(number(
+            "reset-timeout-ms",
+            "PORTCULLIS_RESET_TIMEOUT_MS",
+            3000,
+        )?),
+    }))
+}
+
+/// Checks that `url` is an absolute http(s) URL and drops a trailing slash, so that API
+/// paths can be appended (keeping a gateway's path prefix).
+fn base_url(url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|error| format!("bad URL {url:?}: {error}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(format!(
+            "bad URL {url:?}: an http:// or https:// URL is needed"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn run(list: &[&str], env: &[(&str, &str)]) -> Result<Parsed, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        parse(args(list), move |key| {
+            env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        })
+    }
+
+    fn config(list: &[&str], env: &[(&str, &str)]) -> Config {
+        match run(list, env) {
+            Ok(Parsed::Run(config)) => config,
+            other => panic!("expected a config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_point_at_the_seed_ports() {
+        let config = config(&[], &[]);
+        assert_eq!(config.iam_url, "http://127.0.0.1:8808");
+        assert_eq!(config.movie_urls, ["http://127.0.0.1:8809"]);
+        assert_eq!(config.rounds, Some(10));
+        assert_eq!(config.max_failures, 3);
+    }
+
+    #[test]
+    fn flags_override_the_environment_and_movies_accumulate() {
+        let config = config(
+            &[
+                "--movies",
+                "http://a:1/",
+                "--movies=http://b:2/prefix",
+                "--rounds",
+                "0",
+                "--user",
+                "bob",
+            ],
+            &[
+                ("PORTCULLIS_MOVIES_URL", "http://env:3"),
+                ("PORTCULLIS_USER", "eve"),
+                ("PORTCULLIS_PASSWORD", "pw"),
+            ],
+        );
+        assert_eq!(config.movie_urls, ["http://a:1", "http://b:2/prefix"]);
+        assert_eq!(config.rounds, None);
+        assert_eq!(config.user, "bob");
+        assert_eq!(config.password, "pw");
+    }
+
+    #[test]
+    fn the_environment_lists_several_movie_urls() {
+        let config = config(&[], &[("PORTCULLIS_MOVIES_URL", "http://a:1, http://b:2")]);
+        assert_eq!(config.movie_urls, ["http://a:1", "http://b:2"]);
+    }
+
+    #[test]
+    fn bad_input_is_a_usage_error() {
+        assert!(run(&["--rounds", "many"], &[]).is_err());
+        assert!(run(&["--movies", "not a url"], &[]).is_err());
+        assert!(run(&["--movies", "ftp://host/"], &[]).is_err());
+        assert!(run(&["--frobnicate", "1"], &[]).is_err());
+        assert!(run(&["--iam"], &[]).is_err());
+        assert!(run(&["--max-failures", "0"], &[]).is_err());
+        assert_eq!(run(&["--help"], &[]), Ok(Parsed::Help));
+    }
+}

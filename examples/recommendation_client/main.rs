@@ -1,0 +1,275 @@
+//! The seed's "recommendation service": a client that logs in at the IAM, fetches the movie
+//! list with its token through a circuit breaker, and prints a recommendation, round after
+//! round. When the movie service fails it shows the breaker at work: the failures counted,
+//! the breaker opening, calls rejected fast, the last good list served as a fallback, the
+//! half-open probe, and the breaker closing again.
+//!
+//! Start the services (the local stack, or each on its own), then the client:
+//!
+//! ```sh
+//! cargo run --example local_stack          # user service on 8808, movie service on 8809
+//! PORTCULLIS_PASSWORD=... cargo run --example recommendation_client -- --rounds 0
+//! ```
+//!
+//! Stop the movie service while the client runs and watch its output; start it again and
+//! watch the breaker close. Several `--movies` URLs spread the calls over instances, one
+//! breaker each; a gateway URL with a path prefix works too:
+//!
+//! ```sh
+//! cargo run --example recommendation_client -- \
+//!     --iam http://127.0.0.1:7777/seedotech.usermanagement \
+//!     --movies http://127.0.0.1:7777/seedotech.moviemanagement
+//! ```
+//!
+//! `--help` lists every flag and its environment variable, and the exit codes.
+//!
+//! Output: human-readable logs on stderr (`RUST_LOG` sets the level); on stdout one
+//! machine-readable line per event, in `key=value` form after a `kind:` prefix:
+//!
+//! ```text
+//! login: ok user=admin
+//! call: ok movies=4 elapsed_ms=2
+//! call: failed kind=connect elapsed_ms=0 error="..."
+//! breaker: state=open upstream=http://127.0.0.1:8809
+//! call: rejected kind=open elapsed_ms=0 retry_in_ms=2991
+//! recommendation: "Alien" source=fallback state=open round=7
+//! breaker: state=half_open upstream=http://127.0.0.1:8809
+//! breaker: state=closed upstream=http://127.0.0.1:8809
+//! summary: rounds=10 live=8 fallback=2 none=0
+//! ```
+
+mod config;
+mod movies;
+mod recommend;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use config::{Config, Parsed};
+use movies::{Fetch, MovieSource};
+use recommend::{Movie, recommend};
+
+/// Exit code: some round had neither a live list nor a fallback.
+const EXIT_NO_RECOMMENDATION: u8 = 1;
+/// Exit code: usage error.
+const EXIT_USAGE: u8 = 2;
+/// Exit code: the IAM rejected the credentials.
+const EXIT_BAD_CREDENTIALS: u8 = 3;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match config::parse(std::env::args().skip(1), |key| std::env::var(key).ok()) {
+        Ok(Parsed::Run(config)) => config,
+        Ok(Parsed::Help) => {
+            print!("{}", config::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("recommendation_client: {message}\n\n{}", config::USAGE);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    tracing::info!(?config, "starting");
+
+    let source = match MovieSource::new(&config) {
+        Ok(source) => source,
+        Err(message) => {
+            eprintln!("recommendation_client: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    tokio::select! {
+        code = run(&config, &source) => code,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// What the rounds produced, for the summary line and the exit code.
+#[derive(Debug, Default)]
+struct Tally {
+    rounds: u64,
+    live: u64,
+    fallback: u64,
+    none: u64,
+}
+
+async fn run(config: &Config, source: &MovieSource) -> ExitCode {
+    let login = Login::new(config);
+    let mut token: Option<String> = None;
+    let mut last_good: Option<Vec<Movie>> = None;
+    let mut tally = Tally::default();
+
+    let mut round = 0;
+    while config.rounds.is_none_or(|rounds| round < rounds) {
+        round += 1;
+        if round > 1 {
+            tokio::time::sleep(config.interval).await;
+        }
+        tally.rounds += 1;
+
+        // Steps 5-14 of the seed's diagram: authenticate when there is no token yet. The
+        // list itself is public in the seed, so a failed login does not stop the round.
+        if token.is_none() {
+            match login.token().await {
+                Ok(new_token) => token = Some(new_token),
+                Err(LoginError::Rejected) => return ExitCode::from(EXIT_BAD_CREDENTIALS),
+                Err(LoginError::Unavailable) => {}
+            }
+        }
+
+        // Steps 15-21: the list, with the token, through the breaker.
+        let mut outcome = source.fetch(token.as_deref()).await;
+        if matches!(outcome, Fetch::Unauthorized) {
+            // The token expired or the IAM rotated its keys: log in again, once.
+            token = None;
+            if let Ok(new_token) = login.token().await {
+                token = Some(new_token);
+                outcome = source.fetch(token.as_deref()).await;
+            }
+        }
+        let state = source.state();
+        let (movies, origin) = match outcome {
+            Fetch::Live(movies) => {
+                last_good = Some(movies);
+                (last_good.as_deref(), "live")
+            }
+            _ => (last_good.as_deref(), "fallback"),
+        };
+        if let Some(movie) = movies.and_then(|movies| recommend(&config.user, movies)) {
+            if origin == "live" {
+                tally.live += 1;
+            } else {
+                tally.fallback += 1;
+            }
+            println!(
+                "recommendation: {:?} source={origin} state={state} round={round}",
+                movie.name
+            );
+            tracing::info!(movie = %movie.name, source = origin, "recommended");
+        } else {
+            tally.none += 1;
+            println!("recommendation: none source=none state={state} round={round}");
+            tracing::warn!("no movie list yet, live or cached: nothing to recommend");
+        }
+    }
+    println!(
+        "summary: rounds={} live={} fallback={} none={}",
+        tally.rounds, tally.live, tally.fallback, tally.none
+    );
+    if tally.none > 0 {
+        ExitCode::from(EXIT_NO_RECOMMENDATION)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Why a login gave no token.
+#[derive(Debug)]
+enum LoginError {
+    /// The IAM said no: wrong user or password. Retrying will not help.
+    Rejected,
+    /// The IAM could not be reached or failed; a later round tries again.
+    Unavailable,
+}
+
+/// Logs in at the IAM with the seed's form login.
+#[derive(Debug)]
+struct Login {
+    url: String,
+    user: String,
+    password: String,
+    http: reqwest::Client,
+}
+
+impl Login {
+    fn new(config: &Config) -> Self {
+        Self {
+            url: format!("{}/api/v1/admin/auth", config.iam_url),
+            user: config.user.clone(),
+            password: config.password.clone(),
+            http: reqwest::Client::builder()
+                .timeout(config.call_timeout)
+                .build()
+                .expect("a client without TLS settings always builds"),
+        }
+    }
+
+    /// A fresh token. Prints a `login:` line; never prints the password or the token.
+    async fn token(&self) -> Result<String, LoginError> {
+        #[derive(serde::Deserialize)]
+        struct TokenBody {
+            token: String,
+        }
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(&self.url)
+            .form(&[
+                ("user", self.user.as_str()),
+                ("password", self.password.as_str()),
+            ])
+            .send()
+            .await;
+        let elapsed = elapsed_ms(started.elapsed());
+        match response {
+            Ok(response) if response.status().is_success() => {
+                match response.json::<TokenBody>().await {
+                    Ok(body) => {
+                        println!("login: ok user={} elapsed_ms={elapsed}", self.user);
+                        Ok(body.token)
+                    }
+                    Err(error) => {
+                        println!("login: failed kind=body elapsed_ms={elapsed}");
+                        tracing::warn!(%error, "the IAM's answer has no token");
+                        Err(LoginError::Unavailable)
+                    }
+                }
+            }
+            Ok(response)
+                if matches!(
+                    response.status(),
+                    reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN
+                ) =>
+            {
+                println!(
+                    "login: rejected status={} elapsed_ms={elapsed}",
+                    response.status().as_u16()
+                );
+                tracing::error!(user = %self.user, "the IAM rejected the credentials");
+                Err(LoginError::Rejected)
+            }
+            Ok(response) => {
+                println!(
+                    "login: failed kind=status status={} elapsed_ms={elapsed}",
+                    response.status().as_u16()
+                );
+                Err(LoginError::Unavailable)
+            }
+            Err(error) => {
+                let kind = if error.is_timeout() {
+                    "timeout"
+                } else {
+                    "connect"
+                };
+                println!("login: failed kind={kind} elapsed_ms={elapsed}");
+                tracing::warn!(%error, "the IAM is unreachable; retrying next round");
+                Err(LoginError::Unavailable)
+            }
+        }
+    }
+}
+
+/// Whole milliseconds, for the output lines.
+fn elapsed_ms(elapsed: Duration) -> u128 {
+    elapsed.as_millis()
+}

@@ -510,3 +510,36 @@ async fn one_client_address_is_throttled_across_names() {
     assert_eq!(status, 429);
     assert!(headers.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn seed_mode_signs_with_hs256_and_publishes_no_key() {
+    let secret = b"a shared secret of at least 32 bytes!";
+    let (_, base) = start(fast_builder().signing_key(SigningKey::hmac(secret))).await;
+    let jwks: Value = client()
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks, json!({"keys": []}));
+    let token = token(&base, "admin", ADMIN_PASSWORD).await;
+    let guard = Guard::builder()
+        .issuer("seedotech")
+        .audience("movies")
+        .hmac_secret(secret)
+        .build()
+        .await
+        .unwrap();
+    let claims = guard.verify::<()>(&token).await.unwrap();
+    assert_eq!(claims.role, "admin");
+    let status = client()
+        .get(format!("{base}/api/v1/users/list"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}

@@ -24,6 +24,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use gateway::load::{assert_shares, burst, instance_of, shares};
 use gateway::nginx::{Nginx, find_nginx};
 use gateway::process::{
@@ -81,32 +83,43 @@ impl Stack {
         let admin_password = gateway::fixtures::random_password();
         let gateway_port = free_loopback_port();
 
-        let common = |pairs: &[(&str, OsString)]| -> HashMap<String, OsString> {
+        // Console logs go to each instance's stderr file; no log files in the repository.
+        let base_config = json!({
+            "enableGinConsoleLog": true,
+            "enableGinFileLog": false,
+            "mgAddrs": "",
+            "issuer": "seedotech",
+            "audience": "movies",
+        });
+        let config = |extra: serde_json::Value| {
+            let mut config = base_config.as_object().expect("an object").clone();
+            config.extend(extra.as_object().expect("an object").clone());
+            config
+        };
+        let env = |pairs: &[(&str, &str)]| -> HashMap<String, OsString> {
             let mut env: HashMap<String, OsString> = pairs
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
                 .collect();
-            // Console logs go to the per-instance stderr file; no log files in the repo.
-            env.insert("PORTCULLIS_ENABLE_GIN_FILE_LOG".into(), "false".into());
             env.insert("RUST_LOG".into(), "warn".into());
             env
         };
-        // Both IAM instances sign with one key, so either one's tokens verify everywhere.
-        let user_env = common(&[
-            ("PORTCULLIS_SIGNING_KEY_FILE", key_file.clone().into()),
-            ("PORTCULLIS_ADMIN_PASSWORD", admin_password.clone().into()),
-        ]);
+        // Both IAM instances sign with one key, so either one's tokens verify everywhere;
+        // each bootstraps the same admin account in its own in-memory store.
+        let user_config = config(json!({ "signingKeyFile": key_file }));
+        let user_env = env(&[("PORTCULLIS_ADMIN_PASSWORD", &admin_password)]);
         // The movie instances reach the IAM through the gateway, as a deployment would.
-        let movie_env = common(&[(
-            "PORTCULLIS_AUTH_ADDR",
-            format!("http://127.0.0.1:{gateway_port}{USERS}").into(),
-        )]);
+        let movie_config = config(json!({
+            "authAddr": format!("http://127.0.0.1:{gateway_port}{USERS}"),
+        }));
+        let movie_env = env(&[]);
         let users: Vec<Service> = (1..=2)
             .map(|n| {
                 Service::start(
                     ServiceSpec {
                         example: "user_service",
                         instance_id: format!("users-{n}"),
+                        config: user_config.clone(),
                         env: user_env.clone(),
                     },
                     dir.path(),
@@ -119,6 +132,7 @@ impl Stack {
                     ServiceSpec {
                         example: "movie_service",
                         instance_id: format!("movies-{n}"),
+                        config: movie_config.clone(),
                         env: movie_env.clone(),
                     },
                     dir.path(),

@@ -90,7 +90,11 @@ pub(crate) struct ServiceSpec {
     pub(crate) example: &'static str,
     /// The instance id, sent back by the service as `x-instance-id`.
     pub(crate) instance_id: String,
-    /// Environment variables beyond `PORTCULLIS_PORT` and `PORTCULLIS_INSTANCE_ID`.
+    /// The service's configuration file (the seed's camelCase keys), written to the log
+    /// directory and passed as `PORTCULLIS_CONFIG`; `port` and `instanceId` are set here.
+    pub(crate) config: serde_json::Map<String, serde_json::Value>,
+    /// Environment variables (secrets) beyond `PORTCULLIS_CONFIG`, `PORTCULLIS_PORT` and
+    /// `PORTCULLIS_INSTANCE_ID`.
     pub(crate) env: HashMap<String, OsString>,
 }
 
@@ -123,10 +127,20 @@ impl Service {
             .append(true)
             .open(log_dir.join(format!("{}.stderr", spec.instance_id)))
             .expect("open stderr log");
+        let mut config = spec.config.clone();
+        config.insert("port".into(), port.into());
+        config.insert("instanceId".into(), spec.instance_id.clone().into());
+        let config_file = log_dir.join(format!("{}.json", spec.instance_id));
+        std::fs::write(
+            &config_file,
+            serde_json::to_string_pretty(&config).expect("config to JSON"),
+        )
+        .expect("write config file");
         let mut command = Command::new(&binary);
         command
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_remove("MONGODB_URI")
+            .env("PORTCULLIS_CONFIG", &config_file)
             .env("PORTCULLIS_PORT", port)
             .env("PORTCULLIS_INSTANCE_ID", &spec.instance_id)
             .envs(&spec.env)

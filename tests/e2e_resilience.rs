@@ -173,11 +173,25 @@ async fn the_login_proxy_answers_503_while_the_iam_is_down_then_fails_fast() {
             "attempt {attempt}: {body}"
         );
         assert_error_model(&body, "login while the IAM hangs");
+        // It waited for the IAM (so the 503 is the timeout's, not some other failure's),
+        // and no longer than the call timeout allows.
+        assert!(
+            elapsed + Duration::from_millis(100) >= call_timeout,
+            "attempt {attempt} answered after {elapsed:?}, before the call timeout {call_timeout:?}: {body}"
+        );
         assert!(
             elapsed < call_timeout + Duration::from_secs(2),
             "attempt {attempt} took {elapsed:?}, over the call timeout {call_timeout:?}"
         );
     }
+    // The movie service did call the configured IAM address.
+    black_hole
+        .set_nonblocking(true)
+        .expect("non-blocking accept");
+    assert!(
+        black_hole.accept().is_ok(),
+        "no connection reached the IAM address"
+    );
     // Open: rejected without calling the IAM.
     let (status, body, elapsed) = login().await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -186,7 +200,6 @@ async fn the_login_proxy_answers_503_while_the_iam_is_down_then_fails_fast() {
         elapsed < call_timeout / 2,
         "an open breaker fails fast, this took {elapsed:?}"
     );
-    drop(black_hole);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

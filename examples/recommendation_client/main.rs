@@ -27,21 +27,24 @@
 //! machine-readable line per event, in `key=value` form after a `kind:` prefix:
 //!
 //! ```text
-//! login: ok user=admin
-//! call: ok movies=4 elapsed_ms=2
-//! call: failed kind=connect elapsed_ms=0 error="..."
-//! breaker: state=open upstream=http://127.0.0.1:8809
-//! call: rejected kind=open elapsed_ms=0 retry_in_ms=2991
-//! recommendation: "Alien" source=fallback state=open round=7
-//! breaker: state=half_open upstream=http://127.0.0.1:8809
-//! breaker: state=closed upstream=http://127.0.0.1:8809
-//! summary: rounds=10 live=8 fallback=2 none=0
+//! login: ok user=admin elapsed_ms=21
+//! call: ok movies=3 elapsed_ms=2 url=http://127.0.0.1:8809/api/v1/movies/list
+//! recommendation: "Alien" source=live state=closed round=1
+//! call: failed kind=connect elapsed_ms=0 error="..."          (the movie service died)
+//! breaker: state=open upstreams=http://127.0.0.1:8809=open    (after --max-failures)
+//! call: rejected kind=open elapsed_ms=0 retry_in_ms=2991      (fail fast: no call made)
+//! recommendation: "Alien" source=fallback state=open round=7  (the last good list)
+//! breaker: state=half_open upstreams=http://127.0.0.1:8809=half_open
+//! breaker: state=closed upstreams=http://127.0.0.1:8809=closed
+//! recommendation: "Alien" source=live state=closed round=12
+//! summary: rounds=12 live=8 fallback=4 none=0
 //! ```
 
 mod config;
 mod movies;
 mod recommend;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -71,6 +74,7 @@ async fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

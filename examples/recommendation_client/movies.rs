@@ -1,18 +1,20 @@
-//! The movie list, fetched through circuit breakers: one breaker per movie service
-//! instance, round-robin over the instances whose breaker admits calls.
+//! The movie list, fetched through the circuit breaker's load-balancing client
+//! ([`BalancedClient`]): one breaker per movie service instance, round-robin over the
+//! instances whose breaker admits calls, 5xx/429/timeouts/refused connections counted as
+//! failures.
 //!
 //! Every breaker transition prints a `breaker:` line, every call a `call:` line.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use portcullis_circuit_breaker::{BreakerError, CircuitBreaker, State};
+use portcullis_circuit_breaker::{BalancedClient, BreakerError, CircuitBreaker, State};
 
 use crate::config::Config;
 use crate::elapsed_ms;
 use crate::recommend::Movie;
 
-/// The list route, appended to each base URL.
+/// The list route, appended to each base URL (after a gateway's path prefix, if any).
 const LIST_PATH: &str = "/api/v1/movies/list";
 
 /// What one fetch gave.
@@ -26,78 +28,60 @@ pub(crate) enum Fetch {
     Unavailable,
 }
 
-/// Why a call failed, as the breaker sees it.
-#[derive(Debug, thiserror::Error)]
-enum CallError {
-    /// Connection refused or reset, or an unreadable body.
-    #[error("{0}")]
-    Transport(#[from] reqwest::Error),
-    /// The service answered 5xx (or a gateway answered 502/503/504 for it).
-    #[error("status {0}")]
-    Server(reqwest::StatusCode),
-}
-
-/// One movie service instance.
-#[derive(Debug)]
-struct Upstream {
-    list_url: String,
-    breaker: CircuitBreaker,
-}
-
 /// The movie service instances, each behind its own breaker.
 #[derive(Debug)]
 pub(crate) struct MovieSource {
-    http: reqwest::Client,
-    upstreams: Vec<Upstream>,
-    next: AtomicUsize,
+    client: BalancedClient,
 }
 
 impl MovieSource {
-    /// One breaker per `config.movie_urls` entry, configured from `config`.
+    /// One breaker per `config.movie_urls` instance, configured from `config`.
     pub(crate) fn new(config: &Config) -> Result<Self, String> {
-        let upstreams = config
-            .movie_urls
-            .iter()
-            .map(|url| {
-                let (open, half_open, closed) = (url.clone(), url.clone(), url.clone());
-                let breaker = CircuitBreaker::builder()
-                    .max_failures(config.max_failures)
-                    .call_timeout(config.call_timeout)
-                    .reset_timeout(config.reset_timeout)
-                    .on_open(move || {
-                        println!("breaker: state=open upstream={open}");
-                        tracing::warn!(upstream = %open, "breaker OPEN: calls to this instance now fail fast");
-                    })
-                    .on_half_open(move || {
-                        println!("breaker: state=half_open upstream={half_open}");
-                        tracing::info!(upstream = %half_open, "breaker HALF-OPEN: one probe call goes through");
-                    })
-                    .on_close(move || {
-                        println!("breaker: state=closed upstream={closed}");
-                        tracing::info!(upstream = %closed, "breaker CLOSED: the instance answers again");
-                    })
-                    .build();
-                Upstream {
-                    list_url: format!("{url}{LIST_PATH}"),
-                    breaker,
+        // The listeners are shared by every instance's breaker and get no arguments, so
+        // they read the instances' states back from the client once it exists.
+        let built: Arc<OnceLock<BalancedClient>> = Arc::new(OnceLock::new());
+        let transition = |state: &'static str| {
+            let built = Arc::clone(&built);
+            move || {
+                let states = built.get().map(describe).unwrap_or_default();
+                println!("breaker: state={state} upstreams={states}");
+                match state {
+                    "open" => {
+                        tracing::warn!(%states, "breaker OPEN: calls to the failing instance now fail fast");
+                    }
+                    "half_open" => {
+                        tracing::info!(%states, "breaker HALF-OPEN: a probe call goes through");
+                    }
+                    _ => tracing::info!(%states, "breaker CLOSED: the instance answers again"),
                 }
-            })
-            .collect();
+            }
+        };
+        let breaker = CircuitBreaker::builder()
+            .max_failures(config.max_failures)
+            .call_timeout(config.call_timeout)
+            .reset_timeout(config.reset_timeout)
+            .on_open(transition("open"))
+            .on_half_open(transition("half_open"))
+            .on_close(transition("closed"));
         let http = reqwest::Client::builder()
             .connect_timeout(config.call_timeout)
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
-        Ok(Self {
-            http,
-            upstreams,
-            next: AtomicUsize::new(0),
-        })
+        let client = BalancedClient::builder()
+            .upstreams(config.movie_urls.iter().cloned())
+            .breaker(breaker)
+            .http_client(http)
+            .build()
+            .map_err(|error| error.to_string())?;
+        // Set once, right after building: the listeners cannot have fired yet.
+        let _ = built.set(client.clone());
+        Ok(Self { client })
     }
 
     /// The aggregate state for the output lines: `closed` when every breaker is closed,
-    /// `open` when none admits a call, otherwise the state of the first non-closed one.
+    /// `open` when none admits a call, `half_open` while one probes, else `degraded`.
     pub(crate) fn state(&self) -> &'static str {
-        let states: Vec<State> = self.upstreams.iter().map(|u| u.breaker.state()).collect();
+        let states: Vec<State> = self.client.upstreams().map(|(_, b)| b.state()).collect();
         if states
             .iter()
             .all(|s| matches!(s, State::Closed | State::ForcedClosed))
@@ -118,38 +102,29 @@ impl MovieSource {
     /// Fetches the list from the next instance whose breaker admits the call, sending
     /// `token` as a bearer token when there is one.
     pub(crate) async fn fetch(&self, token: Option<&str>) -> Fetch {
-        let count = self.upstreams.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let upstream = (0..count)
-            .map(|offset| &self.upstreams[(start + offset) % count])
-            .find(|upstream| upstream.breaker.is_call_permitted())
-            // Every breaker is open: the first one rejects the call (fast) and says when
-            // it will let a probe through.
-            .unwrap_or(&self.upstreams[start % count]);
-
+        let mut request = self.client.get(LIST_PATH);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         let started = Instant::now();
-        let outcome = upstream
-            .breaker
-            .call(|| async {
-                let mut request = self.http.get(&upstream.list_url);
-                if let Some(token) = token {
-                    request = request.bearer_auth(token);
-                }
-                let response = request.send().await?;
-                if response.status().is_server_error() {
-                    return Err(CallError::Server(response.status()));
-                }
-                Ok(response)
-            })
-            .await;
+        let outcome = request.send().await;
         let elapsed = elapsed_ms(started.elapsed());
-        let url = &upstream.list_url;
         match outcome {
-            Ok(response) if response.status() == reqwest::StatusCode::UNAUTHORIZED => {
-                println!("call: unauthorized status=401 elapsed_ms={elapsed} url={url}");
-                Fetch::Unauthorized
-            }
-            Ok(response) if response.status().is_success() => {
+            Ok(response) => {
+                let status = response.status();
+                let url = response.url().to_string();
+                if status == reqwest::StatusCode::UNAUTHORIZED {
+                    println!("call: unauthorized status=401 elapsed_ms={elapsed} url={url}");
+                    return Fetch::Unauthorized;
+                }
+                if !status.is_success() {
+                    // 5xx has already counted against the instance's breaker.
+                    println!(
+                        "call: failed kind=status status={} elapsed_ms={elapsed} url={url}",
+                        status.as_u16()
+                    );
+                    return Fetch::Unavailable;
+                }
                 match response.json::<Vec<Movie>>().await {
                     Ok(movies) => {
                         println!(
@@ -165,32 +140,23 @@ impl MovieSource {
                     }
                 }
             }
-            Ok(response) => {
-                println!(
-                    "call: failed kind=status status={} elapsed_ms={elapsed} url={url}",
-                    response.status().as_u16()
+            Err(error) if error.is_open() => {
+                let retry_in = error.retry_in().unwrap_or_default().as_millis();
+                println!("call: rejected kind=open elapsed_ms={elapsed} retry_in_ms={retry_in}");
+                tracing::info!(
+                    retry_in_ms = retry_in,
+                    "every breaker is open: not calling, serving the fallback"
                 );
                 Fetch::Unavailable
             }
             Err(error) => {
                 let kind = match &error {
-                    BreakerError::Open { .. } | BreakerError::AllOpen { .. } => {
-                        let retry_in = error.retry_in().unwrap_or_default().as_millis();
-                        println!(
-                            "call: rejected kind=open elapsed_ms={elapsed} retry_in_ms={retry_in} url={url}"
-                        );
-                        tracing::info!(
-                            retry_in_ms = retry_in,
-                            "breaker open: not calling, serving the fallback"
-                        );
-                        return Fetch::Unavailable;
-                    }
                     BreakerError::Timeout { .. } => "timeout",
-                    BreakerError::Inner(CallError::Server(_)) => "status",
-                    _ => "connect",
+                    BreakerError::Inner(inner) if inner.is_connect() => "connect",
+                    _ => "transport",
                 };
                 println!(
-                    "call: failed kind={kind} elapsed_ms={elapsed} url={url} error={:?}",
+                    "call: failed kind={kind} elapsed_ms={elapsed} error={:?}",
                     error.to_string()
                 );
                 tracing::warn!(%error, "movie list call failed");
@@ -198,4 +164,21 @@ impl MovieSource {
             }
         }
     }
+}
+
+/// `url=state,url=state` for the instances of `client`.
+fn describe(client: &BalancedClient) -> String {
+    client
+        .upstreams()
+        .map(|(url, breaker)| {
+            let state = match breaker.state() {
+                State::Closed | State::ForcedClosed => "closed",
+                State::Open | State::ForcedOpen => "open",
+                State::HalfOpen => "half_open",
+                _ => "unknown",
+            };
+            format!("{}={state}", url.as_str().trim_end_matches('/'))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }

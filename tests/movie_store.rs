@@ -1,0 +1,108 @@
+//! One behavioural suite for the movie service's `MovieStore`, run against the in-memory
+//! store and, when `MONGODB_URI` is set, the `MongoDB` store (a fresh database per test,
+//! dropped afterwards).
+//!
+//! Without `MONGODB_URI` the `MongoDB` half is skipped locally (with a note on stderr) and
+//! fails in CI (`CI=true`), where `.ci/run` starts a test server and exports the URI.
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../examples/support/movies/mod.rs"]
+mod movies;
+
+#[path = "common/movie_suite.rs"]
+mod movie_suite;
+
+use std::sync::Arc;
+
+use movies::{MemoryMovieStore, MongoMovieStore, MovieStore};
+
+#[tokio::test]
+async fn memory_store_passes_the_suite() {
+    movie_suite::run_all(|| async { Arc::new(MemoryMovieStore::new()) as Arc<dyn MovieStore> })
+        .await;
+}
+
+#[tokio::test]
+async fn seeded_memory_store_lists_its_seed_movies() {
+    let store = MemoryMovieStore::seeded();
+    let movies = store.list_movies().await.unwrap();
+    assert!(
+        movies.len() >= 3,
+        "seeded store holds {} movies",
+        movies.len()
+    );
+    assert!(
+        movies
+            .iter()
+            .all(|m| !m.name.is_empty() && m.url.starts_with("https://"))
+    );
+    assert!(!store.list_genres().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn mongodb_store_passes_the_suite() {
+    let Some(uri) = mongodb_uri() else { return };
+    let client = mongodb::Client::with_uri_str(&uri)
+        .await
+        .expect("MONGODB_URI does not parse");
+    let databases = Arc::new(std::sync::Mutex::new(Vec::<mongodb::Database>::new()));
+    let made = Arc::clone(&databases);
+    let outcome = tokio::spawn(async move {
+        movie_suite::run_all(move || {
+            let db = client.database(&format!(
+                "movie_store_{}",
+                mongodb::bson::oid::ObjectId::new()
+            ));
+            made.lock().unwrap().push(db.clone());
+            async move { Arc::new(MongoMovieStore::new(db)) as Arc<dyn MovieStore> }
+        })
+        .await;
+    })
+    .await;
+    // Drop every database the suite made, pass or fail.
+    let made: Vec<_> = databases.lock().unwrap().drain(..).collect();
+    for db in made {
+        let name = db.name().to_owned();
+        if let Err(error) = db.drop().await {
+            eprintln!("could not drop test database {name}: {error}");
+        }
+    }
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn mongodb_store_reports_an_unreachable_server_on_ping() {
+    // A port nothing listens on, and a short selection timeout: the driver must give up
+    // with an error instead of hanging (what `/readyz` relies on).
+    let mut options = mongodb::options::ClientOptions::parse(
+        "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200&connectTimeoutMS=200",
+    )
+    .await
+    .unwrap();
+    options.app_name = Some("movie_store_test".to_owned());
+    let client = mongodb::Client::with_options(options).unwrap();
+    let store = MongoMovieStore::new(client.database("unreachable"));
+    assert!(store.ping().await.is_err());
+    assert!(store.list_movies().await.is_err());
+}
+
+/// The URI of the test server, or `None` (after saying why) when the `MongoDB` half is to
+/// be skipped. In CI a missing URI is a failure: the suite must not pass by skipping.
+fn mongodb_uri() -> Option<String> {
+    match std::env::var("MONGODB_URI") {
+        Ok(uri) if !uri.trim().is_empty() => Some(uri),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "MONGODB_URI is not set, but CI=true: .ci/run must start the MongoDB test server \
+             (scripts/mongo-test-server) and export MONGODB_URI"
+        ),
+        _ => {
+            eprintln!(
+                "skipping the MongoDB movie store suite: MONGODB_URI is not set \
+                 (run scripts/mongo-test-server and export MONGODB_URI to include it)"
+            );
+            None
+        }
+    }
+}

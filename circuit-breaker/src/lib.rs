@@ -113,6 +113,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod client;
 mod clock;
 mod config;
 mod error;
@@ -121,6 +124,9 @@ mod error;
 pub mod middleware;
 
 pub use breaker::{CircuitBreaker, Snapshot, State};
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use client::{BalancedClient, BalancedClientBuilder, BalancedRequest};
 pub use clock::{Clock, ManualClock, TokioClock};
 pub use config::{CircuitBreakerBuilder, Classifier, DefaultClassifier, FailurePolicy, Outcome};
 pub use error::BreakerError;

@@ -179,7 +179,9 @@ impl IamBuilder {
     /// The prefix of the login and user routes. Default is `"/api/v1"` (the seed's).
     #[must_use]
     pub fn base_path(mut self, path: impl Into<String>) -> Self {
-        path.into().trim_end_matches('/').clone_into(&mut self.base_path);
+        path.into()
+            .trim_end_matches('/')
+            .clone_into(&mut self.base_path);
         self
     }
 

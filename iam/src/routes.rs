@@ -3,13 +3,13 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
 use portcullis_resource_guard::require_role;
-use portcullis_response::{ApiError, ApiResult, ErrorCode, Message};
+use portcullis_response::{ApiError, ApiResult, ErrorCode, Message, Path, Query};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -133,10 +133,15 @@ async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
 }
 
 async fn login(State(iam): State<Iam>, request: Request) -> ApiResult<Response> {
-    let address = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
+    let address = iam
+        .inner
+        .throttle
+        .policy()
+        .client_address(request.headers(), peer);
     let LoginRequest { user, password } = form_or_json(request).await?;
     if user.is_empty() || password.is_empty() {
         return Err(ApiError::validation("user and password are required"));
@@ -328,10 +333,8 @@ async fn create_user(State(iam): State<Iam>, request: Request) -> ApiResult<Json
 
 async fn list_users(
     State(iam): State<Iam>,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    Query(params): Query<ListParams>,
 ) -> ApiResult<Json<Vec<UserView>>> {
-    let Query(params) = params
-        .map_err(|_| ApiError::bad_request("offset and limit must be non-negative integers"))?;
     let page = PageRequest {
         after: params.after,
         offset: params.offset.unwrap_or(0),
@@ -348,11 +351,10 @@ async fn get_user(State(iam): State<Iam>, Path(id): Path<String>) -> ApiResult<J
 
 async fn get_user_by_query(
     State(iam): State<Iam>,
-    params: Result<Query<IdParam>, axum::extract::rejection::QueryRejection>,
+    Query(params): Query<IdParam>,
 ) -> ApiResult<Json<UserView>> {
     let id = params
-        .ok()
-        .and_then(|Query(p)| p.id)
+        .id
         .ok_or_else(|| ApiError::bad_request("the query parameter id is required"))?;
     let user = iam.store().get(&id).await?;
     Ok(Json(UserView::from(&user)))

@@ -16,6 +16,7 @@ pub struct ThrottlePolicy {
     max_failures_per_name: u32,
     max_failures_per_address: u32,
     window: Duration,
+    forwarded_header: Option<http::HeaderName>,
 }
 
 impl Default for ThrottlePolicy {
@@ -24,6 +25,7 @@ impl Default for ThrottlePolicy {
             max_failures_per_name: 5,
             max_failures_per_address: 20,
             window: Duration::from_secs(15 * 60),
+            forwarded_header: None,
         }
     }
 }
@@ -48,6 +50,34 @@ impl ThrottlePolicy {
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
+    }
+
+    /// Takes the client address from the last entry of this header (e.g.
+    /// `x-forwarded-for`) instead of the TCP peer. Set it only when the IAM is reachable
+    /// solely through a proxy that appends the header (nginx's
+    /// `$proxy_add_x_forwarded_for`): otherwise clients could pick their own address, and
+    /// behind a proxy without it every client shares the proxy's address. Default is none
+    /// (the TCP peer from axum's `ConnectInfo`).
+    #[must_use]
+    pub fn forwarded_header(mut self, header: http::HeaderName) -> Self {
+        self.forwarded_header = Some(header);
+        self
+    }
+
+    /// The client address of a request: the last entry of the forwarded header when one
+    /// is configured and present, else `peer`.
+    pub(crate) fn client_address(
+        &self,
+        headers: &http::HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Option<IpAddr> {
+        self.forwarded_header
+            .as_ref()
+            .and_then(|name| headers.get_all(name).iter().next_back())
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|last| last.trim().parse().ok())
+            .or(peer)
     }
 }
 
@@ -112,6 +142,10 @@ fn give_back<K: Eq + Hash>(windows: &mut HashMap<K, Window>, key: &K, started: I
 }
 
 impl LoginThrottle {
+    pub(crate) fn policy(&self) -> &ThrottlePolicy {
+        &self.policy
+    }
+
     pub(crate) fn new(policy: ThrottlePolicy) -> Self {
         Self {
             policy,
@@ -243,6 +277,28 @@ mod tests {
         assert!(throttle.reserve("alice", None).is_err());
         drop(held);
         assert!(throttle.reserve("alice", None).is_ok());
+    }
+
+    #[test]
+    fn the_forwarded_header_is_used_only_when_configured() {
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.4".parse().unwrap(),
+        );
+        let plain = ThrottlePolicy::default();
+        assert_eq!(plain.client_address(&headers, Some(peer)), Some(peer));
+        let proxied = ThrottlePolicy::default()
+            .forwarded_header(http::HeaderName::from_static("x-forwarded-for"));
+        assert_eq!(
+            proxied.client_address(&headers, Some(peer)),
+            Some("198.51.100.4".parse().unwrap())
+        );
+        assert_eq!(
+            proxied.client_address(&http::HeaderMap::new(), Some(peer)),
+            Some(peer)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -886,4 +886,41 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, GuardError::Config { .. }));
     }
+
+    #[tokio::test]
+    async fn a_cache_hit_skips_signature_verification() {
+        let guard = Guard::builder()
+            .issuer("i")
+            .hmac_secret(b"0123456789abcdef0123456789abcdef")
+            .build()
+            .await
+            .unwrap();
+        // A well-formed token whose signature is garbage.
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJpIn0.AAAA";
+        assert!(matches!(
+            guard.verify::<()>(token).await,
+            Err(GuardError::InvalidToken(TokenRejection::BadSignature))
+        ));
+        let planted = Verified {
+            claims: Claims {
+                sub: "planted".into(),
+                name: String::new(),
+                role: String::new(),
+                roles: Vec::new(),
+                scope: String::new(),
+                iss: "i".into(),
+                aud: Vec::new(),
+                exp: u64::MAX,
+                iat: None,
+                nbf: None,
+                jti: None,
+                extra: (),
+            },
+            payload: b"{}".to_vec().into_boxed_slice(),
+        };
+        let cache = guard.inner.cache.as_ref().unwrap();
+        cache.insert(cache::digest(token), Arc::new(planted), u64::MAX, 0, 0);
+        let claims = guard.verify::<()>(token).await.unwrap();
+        assert_eq!(claims.sub, "planted");
+    }
 }

@@ -289,10 +289,10 @@ mod tests {
     #[test]
     fn one_odd_key_does_not_spoil_the_set() {
         let set = parse_jwks(
-            br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},{"kty":7}]}"#,
+            br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},"oops",{"kty":"EC","crv":"P-256","x":5}]}"#,
         )
         .unwrap();
-        assert_eq!(set.keys.len(), 1);
+        assert_eq!(KeyRing::from_jwk_set(&set, "test").keys.len(), 1);
         assert!(parse_jwks(b"[]").is_err());
     }
 }

@@ -73,7 +73,12 @@ impl TokenCache {
     }
 
     /// The verified token, if cached, still alive at `now` and from `generation`.
-    pub(crate) fn get(&self, key: &TokenDigest, now: u64, generation: u64) -> Option<Arc<Verified>> {
+    pub(crate) fn get(
+        &self,
+        key: &TokenDigest,
+        now: u64,
+        generation: u64,
+    ) -> Option<Arc<Verified>> {
         let mut shard = self.shard(key);
         match shard.get(key) {
             Some(entry) if entry.expires_at >= now && entry.generation == generation => {
@@ -120,7 +125,11 @@ impl TokenCache {
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len())
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .len()
+            })
             .sum()
     }
 }

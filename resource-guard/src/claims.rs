@@ -297,7 +297,10 @@ mod tests {
     #[test]
     fn time_claims_accept_only_integers_in_range() {
         let parse = |json: &str| RawClaims::parse(json.as_bytes()).unwrap().exp;
-        assert_eq!(parse(r#"{"exp":1700000000}"#), TimeClaim::Valid(1_700_000_000));
+        assert_eq!(
+            parse(r#"{"exp":1700000000}"#),
+            TimeClaim::Valid(1_700_000_000)
+        );
         assert_eq!(parse(r#"{"exp":"1700000000"}"#), TimeClaim::Invalid);
         assert_eq!(parse(r#"{"exp":1700000000.5}"#), TimeClaim::Invalid);
         assert_eq!(parse(r#"{"exp":1.7e9}"#), TimeClaim::Invalid);

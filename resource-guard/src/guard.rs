@@ -11,8 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
-use serde::de::{DeserializeOwned, Deserializer, IgnoredAny};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer, IgnoredAny};
 
 use crate::cache::{self, TokenCache};
 use crate::claims::{Claims, RawClaims, TimeClaim, Verified};
@@ -311,7 +311,8 @@ impl Guard {
             .alg
             .as_deref()
             .ok_or_else(|| reject(TokenRejection::MalformedHeader))?;
-        let alg = algorithm(alg_name).ok_or_else(|| reject(TokenRejection::UnsupportedAlgorithm))?;
+        let alg =
+            algorithm(alg_name).ok_or_else(|| reject(TokenRejection::UnsupportedAlgorithm))?;
         if header.jku || header.x5u || header.jwk || header.x5c {
             return Err(reject(TokenRejection::EmbeddedKey));
         }
@@ -457,7 +458,11 @@ enum PendingKey {
 impl fmt::Debug for PendingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Hmac(alg, _) => f.debug_tuple("Hmac").field(alg).field(&"[redacted]").finish(),
+            Self::Hmac(alg, _) => f
+                .debug_tuple("Hmac")
+                .field(alg)
+                .field(&"[redacted]")
+                .finish(),
             Self::Pem(alg, _, kid) => f.debug_tuple("Pem").field(alg).field(kid).finish(),
             Self::Jwk(jwk) => f.debug_tuple("Jwk").field(&jwk.common.key_id).finish(),
         }
@@ -615,8 +620,11 @@ impl GuardBuilder {
         pem: impl AsRef<[u8]>,
         kid: impl Into<String>,
     ) -> Self {
-        self.keys
-            .push(PendingKey::Pem(alg, pem.as_ref().to_vec(), Some(kid.into())));
+        self.keys.push(PendingKey::Pem(
+            alg,
+            pem.as_ref().to_vec(),
+            Some(kid.into()),
+        ));
         self
     }
 
@@ -802,7 +810,9 @@ fn convert_key(key: PendingKey) -> Result<TrustedKey, GuardError> {
                 return Err(GuardError::config("the HMAC secret is empty"));
             }
             if secret.len() < 32 {
-                tracing::warn!("the HMAC secret is shorter than 32 bytes; RFC 7518 asks for at least the hash size");
+                tracing::warn!(
+                    "the HMAC secret is shorter than 32 bytes; RFC 7518 asks for at least the hash size"
+                );
             }
             Ok(TrustedKey {
                 kid: None,
@@ -854,7 +864,9 @@ mod tests {
     #[test]
     fn tokens_split_into_exactly_three_base64url_segments() {
         assert!(split("a.b.c").is_some());
-        for bad in ["a.b", "a.b.c.d", "a..c", ".b.c", "a.b.", "a.b.c d", "a.b.c=", "a.b+.c", ""] {
+        for bad in [
+            "a.b", "a.b.c.d", "a..c", ".b.c", "a.b.", "a.b.c d", "a.b.c=", "a.b+.c", "",
+        ] {
             assert!(split(bad).is_none(), "{bad}");
         }
     }
@@ -870,7 +882,11 @@ mod tests {
 
     #[tokio::test]
     async fn build_requires_an_issuer_and_a_key() {
-        let err = Guard::builder().hmac_secret(b"s").build().await.unwrap_err();
+        let err = Guard::builder()
+            .hmac_secret(b"s")
+            .build()
+            .await
+            .unwrap_err();
         assert!(matches!(err, GuardError::Config { .. }));
         let err = Guard::builder().issuer("i").build().await.unwrap_err();
         assert!(matches!(err, GuardError::Config { .. }));

@@ -221,7 +221,10 @@ impl JwksKeys {
 
     /// Keeps the keys fresh until the guard is dropped: refreshes at 90 % of their cache
     /// lifetime, retries failures at the refetch interval (stale keys are kept meanwhile).
-    pub(crate) fn spawn_refresher(this: &Arc<Self>, first_delay: Duration) -> tokio::task::AbortHandle {
+    pub(crate) fn spawn_refresher(
+        this: &Arc<Self>,
+        first_delay: Duration,
+    ) -> tokio::task::AbortHandle {
         let weak: Weak<Self> = Arc::downgrade(this);
         tokio::spawn(async move {
             let mut delay = first_delay;
@@ -262,13 +265,19 @@ fn parse_max_age(value: &str) -> Option<Duration> {
     let mut max_age = None;
     for directive in value.split(',') {
         let directive = directive.trim();
-        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
+        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache")
+        {
             return Some(Duration::ZERO);
         }
         if let Some((name, seconds)) = directive.split_once('=')
             && name.trim().eq_ignore_ascii_case("max-age")
         {
-            max_age = seconds.trim().trim_matches('"').parse().ok().map(Duration::from_secs);
+            max_age = seconds
+                .trim()
+                .trim_matches('"')
+                .parse()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     max_age
@@ -280,7 +289,10 @@ mod tests {
 
     #[test]
     fn max_age_is_read_from_cache_control() {
-        assert_eq!(parse_max_age("public, max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(
+            parse_max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
         assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(parse_max_age("public"), None);
         assert_eq!(parse_max_age("max-age=abc"), None);

@@ -219,13 +219,19 @@ impl SourceKeys {
     pub(crate) fn ring(&self) -> (Arc<KeyRing>, bool) {
         let set = self.source.jwk_set();
         {
-            let converted = self.converted.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let converted = self
+                .converted
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if Arc::ptr_eq(&converted.0, &set) || *converted.0 == *set {
                 return (Arc::clone(&converted.1), false);
             }
         }
         let ring = Arc::new(KeyRing::from_jwk_set(&set, "key source"));
-        *self.converted.write().unwrap_or_else(std::sync::PoisonError::into_inner) = (set, Arc::clone(&ring));
+        *self
+            .converted
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (set, Arc::clone(&ring));
         (ring, true)
     }
 }
@@ -263,8 +269,8 @@ mod tests {
 
     #[test]
     fn symmetric_keys_are_refused_from_key_sets() {
-        let oct: Jwk = serde_json::from_value(serde_json::json!({"kty":"oct","k":"c2VjcmV0"}))
-            .unwrap();
+        let oct: Jwk =
+            serde_json::from_value(serde_json::json!({"kty":"oct","k":"c2VjcmV0"})).unwrap();
         assert!(key_from_jwk(&oct, false).is_err());
         assert_eq!(key_from_jwk(&oct, true).unwrap().alg, Algorithm::HS256);
     }
@@ -285,11 +291,19 @@ mod tests {
             candidates(&[&ring], Some("a"), Algorithm::HS256).unwrap_err(),
             TokenRejection::AlgorithmMismatch
         );
-        assert_eq!(candidates(&[&ring], Some("a"), Algorithm::EdDSA).unwrap().len(), 1);
+        assert_eq!(
+            candidates(&[&ring], Some("a"), Algorithm::EdDSA)
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(
             candidates(&[&ring], Some("b"), Algorithm::EdDSA).unwrap_err(),
             TokenRejection::UnknownKey
         );
-        assert_eq!(candidates(&[&ring], None, Algorithm::EdDSA).unwrap().len(), 1);
+        assert_eq!(
+            candidates(&[&ring], None, Algorithm::EdDSA).unwrap().len(),
+            1
+        );
     }
 }

@@ -59,7 +59,11 @@ async fn keys_are_fetched_from_the_jwks_url() {
     let app = app(&guard);
     let reply = call_with(&app, "/me", &token_for(ED25519, "k1")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    let es = sign(Algorithm::ES256, header("ES256", Some("ec1")), &iam_claims());
+    let es = sign(
+        Algorithm::ES256,
+        header("ES256", Some("ec1")),
+        &iam_claims(),
+    );
     assert_eq!(call_with(&app, "/me", &es).await.status, StatusCode::OK);
     // A known kid costs no fetch.
     assert_eq!(server.hits(), 1);
@@ -120,7 +124,10 @@ async fn a_rotated_key_is_picked_up_without_restart() {
     let guard = jwks_guard(&server, &clock).await;
     let app = app(&guard);
     let old_token = token_for(ED25519, "k1");
-    assert_eq!(call_with(&app, "/me", &old_token).await.status, StatusCode::OK);
+    assert_eq!(
+        call_with(&app, "/me", &old_token).await.status,
+        StatusCode::OK
+    );
 
     // The IAM publishes a second key and starts signing with it.
     server.publish(vec![
@@ -132,7 +139,10 @@ async fn a_rotated_key_is_picked_up_without_restart() {
     let reply = call_with(&app, "/me", &new_token).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     // Old tokens stay valid while their key is published.
-    assert_eq!(call_with(&app, "/me", &old_token).await.status, StatusCode::OK);
+    assert_eq!(
+        call_with(&app, "/me", &old_token).await.status,
+        StatusCode::OK
+    );
 
     // The old key is withdrawn; once the keys are refetched its tokens fail, cached or not.
     server.publish(vec![public_jwk(ED25519_B, Algorithm::EdDSA, "k2")]);
@@ -140,7 +150,10 @@ async fn a_rotated_key_is_picked_up_without_restart() {
     call_with(&app, "/me", &token_for(ED25519, "unknown")).await;
     let reply = call_with(&app, "/me", &old_token).await;
     assert_invalid_token(&reply, "The token is signed by an unknown key");
-    assert_eq!(call_with(&app, "/me", &new_token).await.status, StatusCode::OK);
+    assert_eq!(
+        call_with(&app, "/me", &new_token).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -276,7 +289,10 @@ async fn an_in_process_key_source_is_followed_as_it_rotates() {
         .unwrap();
     let app = app(&guard);
     let old_token = token_for(ED25519, "k1");
-    assert_eq!(call_with(&app, "/me", &old_token).await.status, StatusCode::OK);
+    assert_eq!(
+        call_with(&app, "/me", &old_token).await.status,
+        StatusCode::OK
+    );
     assert_eq!(guard.cached_tokens(), 1);
 
     *ring.0.lock().unwrap() = Arc::new(JwkSet {

@@ -36,11 +36,20 @@ async fn the_optional_layer_lets_anonymous_requests_through() {
     let guard = guard().await;
     let app = optional_app(&guard);
     let reply = call(&app, "/maybe", &[]).await;
-    assert_eq!((reply.status, reply.text().as_str()), (StatusCode::OK, "anonymous"));
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (StatusCode::OK, "anonymous")
+    );
     let reply = call(&app, "/maybe", &["Basic YTpi"]).await;
-    assert_eq!((reply.status, reply.text().as_str()), (StatusCode::OK, "anonymous"));
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (StatusCode::OK, "anonymous")
+    );
     let reply = call_with(&app, "/maybe", &token_with(&iam_claims())).await;
-    assert_eq!((reply.status, reply.text().as_str()), (StatusCode::OK, "ann"));
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (StatusCode::OK, "ann")
+    );
 
     // A token that is sent is still checked.
     let mut claims = iam_claims();
@@ -183,7 +192,11 @@ async fn require_role_in_a_handler_answers_403_with_the_challenge() {
     claims["roles"] = json!([]);
     let reply = call_with(&app, "/movies", &token_with(&claims)).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert!(reply.challenge().starts_with("Bearer error=\"insufficient_scope\""));
+    assert!(
+        reply
+            .challenge()
+            .starts_with("Bearer error=\"insufficient_scope\"")
+    );
     let reply = call_with(&app, "/movies2", &admin).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.error().code, 1007);
@@ -231,7 +244,10 @@ async fn the_cache_can_be_disabled() {
         .await
         .unwrap();
     let token = token_with(&iam_claims());
-    assert_eq!(call_with(&app(&guard), "/me", &token).await.status, StatusCode::OK);
+    assert_eq!(
+        call_with(&app(&guard), "/me", &token).await.status,
+        StatusCode::OK
+    );
     assert_eq!(guard.cached_tokens(), 0);
 }
 

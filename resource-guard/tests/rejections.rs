@@ -47,7 +47,11 @@ async fn accepted(guard: &Guard, token: &str) -> serde_json::Value {
 async fn valid_tokens_of_every_algorithm_are_accepted() {
     let claims = iam_claims();
     let guard = hmac_guard().await;
-    let me = accepted(&guard, &sign(Algorithm::HS256, header("HS256", None), &claims)).await;
+    let me = accepted(
+        &guard,
+        &sign(Algorithm::HS256, header("HS256", None), &claims),
+    )
+    .await;
     assert_eq!(me["name"], "ann");
     assert_eq!(me["sub"], "656f0c7e9b1e8a0012345678");
     assert_eq!(me["aud"], json!(["movies"]));
@@ -73,7 +77,11 @@ async fn hs384_and_hs512_secrets_are_bound_to_their_algorithm() {
         .build()
         .await
         .unwrap();
-    accepted(&guard, &sign(Algorithm::HS512, header("HS512", None), &iam_claims())).await;
+    accepted(
+        &guard,
+        &sign(Algorithm::HS512, header("HS512", None), &iam_claims()),
+    )
+    .await;
     rejected(
         &guard,
         &sign(Algorithm::HS256, header("HS256", None), &iam_claims()),
@@ -89,7 +97,12 @@ async fn alg_none_in_any_spelling_is_rejected() {
     for none in ["none", "None", "NONE", "nOnE"] {
         let head = b64(json!({ "alg": none, "typ": "JWT" }).to_string().as_bytes());
         // The classic unsigned form: an empty signature.
-        rejected(&guard, &format!("{head}.{payload}."), "The token is malformed").await;
+        rejected(
+            &guard,
+            &format!("{head}.{payload}."),
+            "The token is malformed",
+        )
+        .await;
         // With some signature attached, the algorithm itself is refused.
         let signed = sign_raw(
             &json!({ "alg": none }).to_string(),
@@ -113,14 +126,24 @@ async fn hs256_signed_with_a_public_key_as_secret_is_rejected() {
             &forged_key,
             Algorithm::HS256,
         );
-        rejected(&guard, &with_kid, "The token algorithm does not match its key").await;
+        rejected(
+            &guard,
+            &with_kid,
+            "The token algorithm does not match its key",
+        )
+        .await;
         let without_kid = sign_raw(
             &header("HS256", None).to_string(),
             &claims,
             &forged_key,
             Algorithm::HS256,
         );
-        rejected(&guard, &without_kid, "The token algorithm does not match its key").await;
+        rejected(
+            &guard,
+            &without_kid,
+            "The token algorithm does not match its key",
+        )
+        .await;
     }
 }
 
@@ -181,7 +204,11 @@ async fn expired_tokens_are_rejected_after_the_leeway() {
 
     // Within the default 60 s leeway the token still passes.
     claims["exp"] = (now() - 30).into();
-    accepted(&guard, &sign(Algorithm::HS256, header("HS256", None), &claims)).await;
+    accepted(
+        &guard,
+        &sign(Algorithm::HS256, header("HS256", None), &claims),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -205,19 +232,33 @@ async fn nbf_and_iat_in_the_future_are_rejected() {
     .await;
     let mut claims = iam_claims();
     claims["nbf"] = (now() + 30).into();
-    accepted(&guard, &sign(Algorithm::HS256, header("HS256", None), &claims)).await;
+    accepted(
+        &guard,
+        &sign(Algorithm::HS256, header("HS256", None), &claims),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn the_issuer_must_match_exactly() {
     let guard = hmac_guard().await;
-    for iss in [json!("seedotech/"), json!("SeedoTech"), json!("other"), json!(["seedotech"])] {
+    for iss in [
+        json!("seedotech/"),
+        json!("SeedoTech"),
+        json!("other"),
+        json!(["seedotech"]),
+    ] {
         let mut claims = iam_claims();
         claims["iss"] = iss.clone();
         let token = sign(Algorithm::HS256, header("HS256", None), &claims);
         let reply = call_with(&app(&guard), "/me", &token).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{iss}");
-        assert!(reply.challenge().starts_with("Bearer error=\"invalid_token\""), "{iss}");
+        assert!(
+            reply
+                .challenge()
+                .starts_with("Bearer error=\"invalid_token\""),
+            "{iss}"
+        );
     }
     let mut claims = iam_claims();
     claims.as_object_mut().unwrap().remove("iss");
@@ -232,7 +273,12 @@ async fn the_issuer_must_match_exactly() {
 #[tokio::test]
 async fn a_wrong_or_missing_audience_is_rejected() {
     let guard = hmac_guard().await;
-    for aud in [Some(json!("films")), Some(json!(["films", "music"])), Some(json!([])), None] {
+    for aud in [
+        Some(json!("films")),
+        Some(json!(["films", "music"])),
+        Some(json!([])),
+        None,
+    ] {
         let mut claims = iam_claims();
         match &aud {
             Some(aud) => claims["aud"] = aud.clone(),
@@ -249,7 +295,11 @@ async fn a_wrong_or_missing_audience_is_rejected() {
     }
     let mut claims = iam_claims();
     claims["aud"] = json!(["films", "movies"]);
-    accepted(&guard, &sign(Algorithm::HS256, header("HS256", None), &claims)).await;
+    accepted(
+        &guard,
+        &sign(Algorithm::HS256, header("HS256", None), &claims),
+    )
+    .await;
 
     // A guard without an audience refuses tokens meant for some audience (RFC 7519 4.1.3).
     let no_audience = Guard::builder()
@@ -328,7 +378,11 @@ async fn an_unknown_kid_is_rejected_by_a_static_guard() {
     let guard = public_guard().await;
     rejected(
         &guard,
-        &sign(Algorithm::EdDSA, header("EdDSA", Some("nobody")), &iam_claims()),
+        &sign(
+            Algorithm::EdDSA,
+            header("EdDSA", Some("nobody")),
+            &iam_claims(),
+        ),
         "The token is signed by an unknown key",
     )
     .await;
@@ -345,7 +399,13 @@ async fn kids_with_path_or_injection_text_are_rejected() {
         )
         .await;
     }
-    for kid in ["' OR '1'='1", "ed\"; DROP TABLE keys; --", "ed\u{0}", "a b", "$(reboot)"] {
+    for kid in [
+        "' OR '1'='1",
+        "ed\"; DROP TABLE keys; --",
+        "ed\u{0}",
+        "a b",
+        "$(reboot)",
+    ] {
         rejected(
             &guard,
             &sign(Algorithm::EdDSA, header("EdDSA", Some(kid)), &iam_claims()),
@@ -441,7 +501,10 @@ async fn malformed_tokens_are_rejected() {
     let cases = [
         format!("{}.{}", parts[0], parts[1]),
         format!("{token}.{}", parts[2]),
-        format!("{}.{}.{}.{}.{}", parts[0], parts[1], parts[2], parts[2], parts[2]),
+        format!(
+            "{}.{}.{}.{}.{}",
+            parts[0], parts[1], parts[2], parts[2], parts[2]
+        ),
         format!("{token}."),
         format!("{token}="),
         format!("{token}%"),
@@ -457,7 +520,9 @@ async fn malformed_tokens_are_rejected() {
         let reply = call_with(&app(&guard), "/me", &bad).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{bad}");
         assert!(
-            reply.challenge().starts_with("Bearer error=\"invalid_token\""),
+            reply
+                .challenge()
+                .starts_with("Bearer error=\"invalid_token\""),
             "{bad}: {}",
             reply.challenge()
         );
@@ -499,7 +564,9 @@ async fn authorization_header_problems_follow_rfc_6750() {
         let reply = call(&app, "/me", &values).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{values:?}");
         assert!(
-            reply.challenge().starts_with("Bearer error=\"invalid_request\", error_description="),
+            reply
+                .challenge()
+                .starts_with("Bearer error=\"invalid_request\", error_description="),
             "{values:?}: {}",
             reply.challenge()
         );
@@ -529,10 +596,20 @@ async fn the_typ_policy_is_applied() {
         }
         sign(Algorithm::HS256, h, &iam_claims())
     };
-    for typ in [Some("at+jwt"), Some("application/at+jwt"), Some("JWT"), None] {
+    for typ in [
+        Some("at+jwt"),
+        Some("application/at+jwt"),
+        Some("JWT"),
+        None,
+    ] {
         accepted(&lenient, &with_typ(typ)).await;
     }
-    rejected(&lenient, &with_typ(Some("dpop+jwt")), "The token type is not accepted").await;
+    rejected(
+        &lenient,
+        &with_typ(Some("dpop+jwt")),
+        "The token type is not accepted",
+    )
+    .await;
     accepted(&strict, &with_typ(Some("at+jwt"))).await;
     for typ in [Some("JWT"), None, Some("id+jwt")] {
         rejected(&strict, &with_typ(typ), "The token type is not accepted").await;

@@ -203,7 +203,12 @@ mod tests {
 
     #[test]
     fn the_bearer_scheme_is_case_insensitive() {
-        for v in ["Bearer a.b.c", "bearer a.b.c", "BEARER  a.b.c", " Bearer a.b.c "] {
+        for v in [
+            "Bearer a.b.c",
+            "bearer a.b.c",
+            "BEARER  a.b.c",
+            " Bearer a.b.c ",
+        ] {
             assert_eq!(bearer_token(&headers(&[v])).unwrap(), Some("a.b.c"), "{v}");
         }
     }
@@ -216,9 +221,17 @@ mod tests {
 
     #[test]
     fn empty_repeated_or_token_less_headers_are_invalid_requests() {
-        for h in [&["", ""][..1], &["Bearer a", "Bearer b"][..], &["Bearer"][..], &["Bearer   "][..]] {
+        for h in [
+            &["", ""][..1],
+            &["Bearer a", "Bearer b"][..],
+            &["Bearer"][..],
+            &["Bearer   "][..],
+        ] {
             assert!(
-                matches!(bearer_token(&headers(h)), Err(GuardError::InvalidRequest(_))),
+                matches!(
+                    bearer_token(&headers(h)),
+                    Err(GuardError::InvalidRequest(_))
+                ),
                 "{h:?}"
             );
         }

@@ -1,5 +1,5 @@
 //! Shared test helpers: real keys, hand-built tokens, a real JWKS server on 127.0.0.1.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::needless_pass_by_value)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -36,7 +36,10 @@ pub const RSA: &str = include_str!("../keys/rsa.pem");
 pub const RSA_PUB: &str = include_str!("../keys/rsa.pub.pem");
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The claims the IAM issues, valid for an hour.
@@ -210,8 +213,12 @@ impl Reply {
     }
 
     pub fn error(&self) -> ErrorBody {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not an error body ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not an error body ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn json(&self) -> Value {
@@ -236,7 +243,13 @@ pub async fn call(app: &Router, path: &str, authorization: &[&str]) -> Reply {
         .unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     Reply {
         status,
         headers,

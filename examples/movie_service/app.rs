@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use mongodb::bson::oid::ObjectId;
+use portcullis::guard::{Claims, Guard, GuardError};
 use portcullis::response::{ApiError, ApiResult, Form, Json, Message, Path};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,12 +22,9 @@ use crate::support::movies::{
 use crate::support::openapi::{BearerSecurity, ErrorBodyDoc, MessageDoc, swagger};
 use crate::support::server::{ReadyCheck, connect_mongodb, finish_router, mongodb_target};
 
-#[path = "auth.rs"]
-mod auth;
 #[path = "login.rs"]
 mod login;
 
-use auth::Claims;
 use login::{LoginForm, LoginProxy};
 
 /// The role that may change and delete.
@@ -59,7 +57,7 @@ struct ApiDoc;
 /// Swagger UI and the common layers.
 pub(crate) async fn build(config: &Config) -> Result<Router, Box<dyn Error + Send + Sync>> {
     let store = open_store(config).await?;
-    let guard = auth::guard(config).await?;
+    let guard = token_guard(config).await?;
     let state = AppState {
         store: Arc::clone(&store),
         login: LoginProxy::new(config)?,
@@ -79,7 +77,7 @@ pub(crate) async fn build(config: &Config) -> Result<Router, Box<dyn Error + Sen
 
     // The guard checks any bearer token present and lets anonymous requests through;
     // handlers that need a user take `Claims`, so the rule sits beside the handler.
-    let app = guard.apply(api).merge(swagger(openapi));
+    let app = api.layer(guard.optional_layer()).merge(swagger(openapi));
 
     let ready: ReadyCheck = Arc::new(move || {
         let store = Arc::clone(&store);
@@ -107,6 +105,28 @@ async fn open_store(config: &Config) -> Result<Arc<dyn MovieStore>, mongodb::err
         );
         Ok(Arc::new(MemoryMovieStore::seeded()))
     }
+}
+
+/// The token guard: the IAM's public keys from `authAddr` + `/.well-known/jwks.json`
+/// (fetched on first use and cached, so the IAM need not be up at start-up), or the
+/// seed's shared HS256 secret when `jwtSecretPassword` is set.
+async fn token_guard(config: &Config) -> Result<Guard, GuardError> {
+    let mut builder = Guard::builder().issuer(config.issuer.clone());
+    if let Some(audience) = config.audience() {
+        builder = builder.audience(audience);
+    }
+    if let Some(secret) = &config.jwt_secret_password {
+        tracing::info!("tokens: HS256 with the shared jwtSecretPassword (the seed's mode)");
+        builder = builder.hmac_secret(secret.expose());
+    } else {
+        let jwks = format!(
+            "{}/.well-known/jwks.json",
+            config.auth_addr.trim_end_matches('/')
+        );
+        tracing::info!(%jwks, "tokens: EdDSA, verified with the IAM's published keys");
+        builder = builder.jwks_url(jwks);
+    }
+    builder.build().await
 }
 
 /// A path id must be a 24-hex-digit `ObjectId`: anything else is 400, not a lookup.
@@ -164,7 +184,7 @@ async fn add_movie(
         .add_movie(movie)
         .await
         .map_err(store_error("Movie"))?;
-    tracing::info!(id = %movie.id, by = %claims.subject(), "movie added");
+    tracing::info!(id = %movie.id, by = %claims.sub, "movie added");
     Ok(Json(movie))
 }
 
@@ -247,7 +267,7 @@ async fn delete_movie(
         .delete_movie(id)
         .await
         .map_err(store_error("Movie"))?;
-    tracing::info!(%id, by = %claims.subject(), "movie deleted");
+    tracing::info!(%id, by = %claims.sub, "movie deleted");
     Ok(Message::success())
 }
 

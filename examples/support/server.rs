@@ -86,6 +86,9 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
 ) -> io::Result<()> {
+    // The peer address reaches handlers as `ConnectInfo<SocketAddr>`: the IAM throttles
+    // failed logins per address with it.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

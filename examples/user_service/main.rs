@@ -1,0 +1,81 @@
+//! The seed's user service (the IAM), on Portcullis: login, users, JWKS.
+//!
+//! Run it (no database needed; users are kept in memory):
+//!
+//! ```sh
+//! PORTCULLIS_ADMIN_PASSWORD='a long admin password' cargo run --example user_service
+//! ```
+//!
+//! Without `PORTCULLIS_ADMIN_PASSWORD` the in-memory store gets the seed's `admin`/`admin`
+//! (with a warning in the log). Then try:
+//!
+//! ```sh
+//! # Log in (the seed's form fields): {"token": "<JWT>", "token_type": "Bearer", "expires_in": 3600}
+//! TOKEN=$(curl -s -X POST http://127.0.0.1:8808/api/v1/admin/auth \
+//!      -d user=admin -d password="$PORTCULLIS_ADMIN_PASSWORD" | sed 's/.*"token":"\([^"]*\)".*/\1/')
+//! # Manage users with the admin's token.
+//! curl -s http://127.0.0.1:8808/api/v1/users/list -H "authorization: Bearer $TOKEN"
+//! curl -s -X POST http://127.0.0.1:8808/api/v1/users -H "authorization: Bearer $TOKEN" \
+//!      -H 'content-type: application/json' -d '{"name":"ann","password":"correct horse battery staple"}'
+//! # The public keys resource services verify tokens with.
+//! curl -s http://127.0.0.1:8808/.well-known/jwks.json
+//! # The API, browsable: http://127.0.0.1:8808/swagger/index.html
+//! ```
+//!
+//! Configuration: `config/user_service.json`, overridden by `PORTCULLIS_*` variables
+//! (`PORTCULLIS_PORT`, `PORTCULLIS_ISSUER`, `PORTCULLIS_JWT_SECRET_PASSWORD` for the seed's
+//! HS256 mode, `PORTCULLIS_SIGNING_KEY_FILE` for a shared Ed25519 key, ...) and
+//! `MONGODB_URI`; see `examples/support/config.rs`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[path = "app.rs"]
+mod app;
+
+use std::process::ExitCode;
+
+use support::config::Config;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // 1. Configuration first: logging itself is configured by it.
+    let config = match Config::load("user_service") {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("user_service: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(error) = support::logging::init(&config) {
+        eprintln!("user_service: cannot open the log file: {error}");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(source = ?config.source, instance_id = %config.instance_id, "configuration loaded");
+    tracing::debug!(?config, "effective configuration");
+
+    // 2. The IAM: signing key, user store, first admin, routes.
+    let app = match app::build(&config).await {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // 3. Bind (printing `listening on http://127.0.0.1:<port>`) and serve until Ctrl-C or
+    //    SIGTERM; requests in flight then finish before the process exits.
+    let result = async {
+        let listener = support::server::bind("user_service", config.socket_addr()?).await?;
+        support::server::serve("user_service", listener, app).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

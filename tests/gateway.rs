@@ -231,6 +231,53 @@ async fn routes_and_strips_prefixes(stack: &Stack, client: &reqwest::Client) {
         "{body}"
     );
 
+    // Tokens from either IAM instance (one shared signing key) pass the guard of the
+    // movie instances, which fetch the IAM's keys through the gateway.
+    let no_token = client
+        .post(stack.gateway(&format!("{MOVIES}/api/v1/movies")))
+        .json(&json!({ "name": "Elephants Dream", "url": "https://orange.blender.org/" }))
+        .send()
+        .await
+        .expect("gateway answers");
+    assert_eq!(no_token.status(), 401);
+    assert!(
+        no_token.headers()["www-authenticate"]
+            .to_str()
+            .is_ok_and(|v| v.starts_with("Bearer"))
+    );
+    for iam in &stack.users {
+        let token = login(
+            client,
+            &format!("{}/api/v1/admin/auth", iam.base_url()),
+            &stack.admin_password,
+        )
+        .await;
+        let response = client
+            .post(stack.gateway(&format!("{MOVIES}/api/v1/movies")))
+            .bearer_auth(token)
+            .json(&json!({
+                "name": format!("Elephants Dream ({})", iam.instance_id()),
+                "url": "https://orange.blender.org/",
+            }))
+            .send()
+            .await
+            .expect("gateway answers");
+        assert_eq!(
+            response.status(),
+            200,
+            "a token of {} at {}",
+            iam.instance_id(),
+            instance_of(&response)
+        );
+    }
+    // The movie service's login proxy, itself through the gateway to the IAM.
+    login(
+        client,
+        &stack.gateway(&format!("{MOVIES}/api/v1/login")),
+        &stack.admin_password,
+    )
+    .await;
+
     // A wrong password is the IAM's 401 in the services' error shape, not a gateway error.
     let response = client
         .post(stack.gateway(&format!("{USERS}/api/v1/admin/auth")))
@@ -249,6 +296,19 @@ async fn routes_and_strips_prefixes(stack: &Stack, client: &reqwest::Client) {
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.expect("a JSON error");
     assert_eq!(body["code"], 1008);
+}
+
+/// Logs in as the admin at `url` (form `user`/`password`) and returns the token.
+async fn login(client: &reqwest::Client, url: &str, password: &str) -> String {
+    let response = client
+        .post(url)
+        .form(&[("user", "admin"), ("password", password)])
+        .send()
+        .await
+        .expect("login answers");
+    assert_eq!(response.status(), 200, "login at {url}");
+    let body: serde_json::Value = response.json().await.expect("a JSON body");
+    body["token"].as_str().expect("a token").to_owned()
 }
 
 /// 600 requests per service split 3:1 (users) and 3:1:2 (movies).
@@ -324,6 +384,8 @@ fn recommendation_client_works_through_the_gateway(stack: &Stack) {
             .args(["--iam", &stack.gateway(USERS)])
             .args(["--movies", &stack.gateway(MOVIES)])
             .args(["--rounds", &ROUNDS.to_string(), "--interval-ms", "50"])
+            // argon2 in a debug build of the IAM can take over the default 1 s.
+            .args(["--call-timeout-ms", "10000"])
             .env("PORTCULLIS_USER", "admin")
             .env("PORTCULLIS_PASSWORD", &stack.admin_password)
             .env("RUST_LOG", "warn")

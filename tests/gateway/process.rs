@@ -118,7 +118,8 @@ impl Service {
         let binary = example_binary(spec.example);
         assert!(
             binary.exists(),
-            "{} is missing: `cargo test` builds the examples before the tests",
+            "{} is missing: a whole `cargo test` builds the examples first; with `--test gateway` \
+             run `cargo build --examples --all-features` before",
             binary.display()
         );
         // Appended to, so that a restarted instance keeps the first run's lines.

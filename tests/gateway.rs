@@ -165,17 +165,50 @@ impl Stack {
 }
 
 async fn run(nginx_binary: &Path) {
+    let mut phase = Phase::start("start 2 IAM + 3 movie instances and nginx");
     let mut stack = tokio::task::block_in_place(|| Stack::start(nginx_binary));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
 
+    phase.next("routing, prefix strip, tokens, request ids");
     routes_and_strips_prefixes(&stack, &client).await;
+    phase.next("weights 3:1 and 3:1:2");
     balances_by_weight(&stack, &client).await;
+    phase.next("failover burst");
     survives_an_instance_killed_under_load(&mut stack, &client).await;
-    recommendation_client_works_through_the_gateway(&stack);
+    phase.next("recommendation client through the gateway");
+    tokio::task::block_in_place(|| recommendation_client_works_through_the_gateway(&stack));
+    phase.next("breaker client over the movie instances");
     breaker_client_skips_the_dead_instance_until_it_returns(&mut stack).await;
+    phase.next("stop everything");
+    drop(stack);
+    phase.finish();
+}
+
+/// Prints how long each phase took (shown with `--nocapture`, or when the test fails).
+struct Phase {
+    name: &'static str,
+    started: Instant,
+}
+
+impl Phase {
+    fn start(name: &'static str) -> Self {
+        Self {
+            name,
+            started: Instant::now(),
+        }
+    }
+
+    fn next(&mut self, name: &'static str) {
+        self.finish();
+        *self = Self::start(name);
+    }
+
+    fn finish(&self) {
+        println!("phase {:?} took {:?}", self.name, self.started.elapsed());
+    }
 }
 
 /// `GET /seedotech.moviemanagement/api/v1/movies/list` reaches a movie instance as

@@ -3,6 +3,7 @@
 
 use std::error::Error;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -119,12 +120,19 @@ async fn token_guard(config: &Config) -> Result<Guard, GuardError> {
         tracing::info!("tokens: HS256 with the shared jwtSecretPassword (the seed's mode)");
         builder = builder.hmac_secret(secret.expose());
     } else {
-        let jwks = format!(
-            "{}/.well-known/jwks.json",
-            config.auth_addr.trim_end_matches('/')
-        );
+        // With several IAM instances in `authAddr`, they share one signing key
+        // (PORTCULLIS_SIGNING_KEY_FILE), so the first one's keys do.
+        let first = login::auth_addrs(&config.auth_addr)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let jwks = format!("{first}/.well-known/jwks.json");
         tracing::info!(%jwks, "tokens: EdDSA, verified with the IAM's published keys");
-        builder = builder.jwks_url(jwks);
+        // A hung IAM delays start-up by at most this much; keys are then retried in
+        // the background.
+        builder = builder
+            .jwks_url(jwks)
+            .fetch_timeout(Duration::from_millis(config.login_call_timeout_ms.max(1)));
     }
     builder.build().await
 }

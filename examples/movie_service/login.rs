@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
-use portcullis::breaker::{BreakerError, CircuitBreaker};
+use http::{HeaderValue, header};
+use portcullis::breaker::{BalancedClient, BreakerError, CircuitBreaker};
 use portcullis::response::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -42,30 +42,18 @@ impl fmt::Debug for LoginForm {
     }
 }
 
-/// Forwards login forms to the IAM through one circuit breaker.
+/// Forwards login forms to the IAM through the breaker's HTTP client: one breaker per IAM
+/// instance, round-robin over the instances whose breaker admits calls.
 #[derive(Debug, Clone)]
 pub(crate) struct LoginProxy {
-    http: reqwest::Client,
-    url: String,
-    breaker: CircuitBreaker,
-}
-
-/// What can go wrong on the way to the IAM (a reply with any status is not an error:
-/// a wrong password is the IAM doing its job).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum UpstreamError {
-    /// Connection refused, reset, or an unreadable reply.
-    #[error("IAM unreachable: {0}")]
-    Transport(#[from] reqwest::Error),
-    /// The IAM answered 5xx: it is up but cannot serve.
-    #[error("IAM answered {0}")]
-    ServerError(StatusCode),
+    client: BalancedClient,
 }
 
 impl LoginProxy {
-    /// A proxy to `authAddr`, with the breaker settings from `config`; transitions are
-    /// logged so an operator sees the IAM going away and coming back.
-    pub(crate) fn new(config: &Config) -> Result<Self, reqwest::Error> {
+    /// A proxy to the IAM instances of `authAddr` (one base URL, or several separated by
+    /// commas), with the breaker settings from `config`; transitions are logged so an
+    /// operator sees the IAM going away and coming back.
+    pub(crate) fn new(config: &Config) -> Result<Self, BreakerError<reqwest::Error>> {
         let call_timeout = Duration::from_millis(config.login_call_timeout_ms.max(1));
         let reset_timeout = Duration::from_millis(config.login_reset_timeout_ms.max(1));
         let breaker = CircuitBreaker::builder()
@@ -77,66 +65,68 @@ impl LoginProxy {
             .on_open(|| tracing::warn!("login breaker OPEN: the IAM is failing, logins fail fast"))
             .on_half_open(|| tracing::info!("login breaker HALF-OPEN: trying the IAM again"))
             .on_close(|| tracing::info!("login breaker CLOSED: the IAM answers again"))
-            .on_call_timeout(|elapsed| tracing::warn!(?elapsed, "IAM login call timed out"))
-            .build();
-        let http = reqwest::Client::builder()
-            // The breaker's call timeout bounds the whole call; this bounds the connect.
-            .connect_timeout(call_timeout)
+            .on_call_timeout(|elapsed| tracing::warn!(?elapsed, "IAM login call timed out"));
+        let client = BalancedClient::builder()
+            .upstreams(auth_addrs(&config.auth_addr))
+            .breaker(breaker)
             .build()?;
-        Ok(Self {
-            http,
-            url: format!("{}{IAM_LOGIN_PATH}", config.auth_addr.trim_end_matches('/')),
-            breaker,
-        })
+        Ok(Self { client })
     }
 
     /// Forwards `form` and passes the IAM's status and JSON body back unchanged (200 with
-    /// the token, 401 for bad credentials). Transport failures, timeouts, 5xx and an open
-    /// breaker become 503 `upstream_unavailable`.
+    /// the token, 401 for bad credentials). Transport failures, timeouts, 5xx and open
+    /// breakers become 503 `upstream_unavailable`.
     pub(crate) async fn login(&self, form: LoginForm) -> Result<Response, ApiError> {
-        let user = form.user.clone();
-        let outcome = self
-            .breaker
-            .call(|| async {
-                let reply = self.http.post(&self.url).form(&form).send().await?;
-                let status = reply.status();
-                if status.is_server_error() {
-                    return Err(UpstreamError::ServerError(status));
-                }
-                let content_type = reply.headers().get(header::CONTENT_TYPE).cloned();
-                let body = reply.bytes().await?;
-                Ok((status, content_type, body))
-            })
-            .await;
-        match outcome {
-            Ok((status, content_type, body)) => {
-                tracing::info!(%user, status = status.as_u16(), "login forwarded to the IAM");
-                if body.len() > MAX_REPLY_BYTES {
-                    return Err(ApiError::unavailable("Login service sent an invalid reply"));
-                }
-                let mut response = Response::new(Body::from(body));
-                *response.status_mut() = status;
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    content_type.unwrap_or_else(|| HeaderValue::from_static("application/json")),
-                );
-                Ok(response)
-            }
-            Err(BreakerError::Open { remaining }) => Err(ApiError::unavailable(
-                "Login service unavailable, retry later",
-            )
-            .with_retry_after(remaining)),
-            Err(BreakerError::Timeout { elapsed }) => Err(ApiError::unavailable(
-                "Login service did not answer in time",
-            )
-            .with_source(format!("IAM call timed out after {elapsed:?}"))),
-            Err(BreakerError::Inner(error)) => {
-                Err(ApiError::unavailable("Login service unavailable").with_source(error))
-            }
-            Err(other) => {
-                Err(ApiError::unavailable("Login service unavailable")
-                    .with_source(other.to_string()))
-            }
+        let reply = match self.client.post(IAM_LOGIN_PATH).form(&form).send().await {
+            Ok(reply) => reply,
+            Err(error) => return Err(unavailable(error)),
+        };
+        let status = reply.status();
+        if status.is_server_error() {
+            // The breaker counted it; the IAM's own 5xx details stay in its logs.
+            return Err(ApiError::unavailable("Login service unavailable")
+                .with_source(format!("IAM answered {status}")));
         }
+        let content_type = reply.headers().get(header::CONTENT_TYPE).cloned();
+        let body = match reply.bytes().await {
+            Ok(body) if body.len() <= MAX_REPLY_BYTES => body,
+            Ok(_) => return Err(ApiError::unavailable("Login service sent an invalid reply")),
+            Err(error) => {
+                return Err(ApiError::unavailable("Login service unavailable").with_source(error));
+            }
+        };
+        tracing::info!(user = %form.user, status = status.as_u16(), "login forwarded to the IAM");
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            content_type.unwrap_or_else(|| HeaderValue::from_static("application/json")),
+        );
+        Ok(response)
+    }
+}
+
+/// The IAM base URLs in `authAddr`: `"http://a:8808"` or `"http://a:8808,http://b:8808"`.
+pub(crate) fn auth_addrs(auth_addr: &str) -> Vec<String> {
+    auth_addr
+        .split(',')
+        .map(|a| a.trim().trim_end_matches('/').to_owned())
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// Every way of not getting an answer is a 503; an open breaker says when to retry.
+fn unavailable(error: BreakerError<reqwest::Error>) -> ApiError {
+    match error {
+        BreakerError::Open { remaining }
+        | BreakerError::AllOpen {
+            retry_in: remaining,
+        } => ApiError::unavailable("Login service unavailable, retry later")
+            .with_retry_after(remaining),
+        BreakerError::Timeout { elapsed } => {
+            ApiError::unavailable("Login service did not answer in time")
+                .with_source(format!("IAM call timed out after {elapsed:?}"))
+        }
+        other => ApiError::unavailable("Login service unavailable").with_source(other),
     }
 }

@@ -20,10 +20,12 @@ mod gateway {
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portcullis_circuit_breaker::{BalancedClient, CircuitBreaker, State};
@@ -176,10 +178,16 @@ async fn run(nginx_binary: &Path) {
     routes_and_strips_prefixes(&stack, &client).await;
     phase.next("weights 3:1 and 3:1:2");
     balances_by_weight(&stack, &client).await;
-    phase.next("failover burst");
+    // The recommendation client runs through the gateway alongside the burst (its
+    // rounds overlap the kill), then once more with the instance dead.
+    phase.next("failover burst, the recommendation client alongside");
+    let alongside = RecommendationRun::start(&stack, 20, 100);
+    tokio::task::block_in_place(|| alongside.wait_for_first_round());
     survives_an_instance_killed_under_load(&mut stack, &client).await;
-    phase.next("recommendation client through the gateway");
-    tokio::task::block_in_place(|| recommendation_client_works_through_the_gateway(&stack));
+    tokio::task::block_in_place(|| alongside.finish());
+    phase.next("recommendation client after the kill");
+    let after = RecommendationRun::start(&stack, 3, 50);
+    tokio::task::block_in_place(|| after.finish());
     phase.next("breaker client over the movie instances");
     breaker_client_skips_the_dead_instance_until_it_returns(&mut stack).await;
     phase.next("stop everything");
@@ -408,15 +416,22 @@ async fn survives_an_instance_killed_under_load(stack: &mut Stack, client: &reqw
     );
 }
 
-/// The recommendation client, pointed at the gateway while movies-3 is still dead, logs
-/// in and recommends from live lists every round.
-fn recommendation_client_works_through_the_gateway(stack: &Stack) {
-    const ROUNDS: usize = 3;
-    let mut child = ChildGuard(Some(
-        Command::new(example_binary("recommendation_client"))
+/// A run of the recommendation client pointed at the gateway; killed if dropped early.
+struct RecommendationRun {
+    child: ChildGuard,
+    rounds: usize,
+    stdout: Arc<Mutex<String>>,
+    first_round: mpsc::Receiver<()>,
+}
+
+impl RecommendationRun {
+    /// Starts `rounds` rounds, `interval_ms` apart.
+    fn start(stack: &Stack, rounds: usize, interval_ms: u64) -> Self {
+        let mut child = Command::new(example_binary("recommendation_client"))
             .args(["--iam", &stack.gateway(USERS)])
             .args(["--movies", &stack.gateway(MOVIES)])
-            .args(["--rounds", &ROUNDS.to_string(), "--interval-ms", "50"])
+            .args(["--rounds", &rounds.to_string()])
+            .args(["--interval-ms", &interval_ms.to_string()])
             // argon2 in a debug build of the IAM can take over the default 1 s.
             .args(["--call-timeout-ms", "10000"])
             .env("PORTCULLIS_USER", "admin")
@@ -424,41 +439,80 @@ fn recommendation_client_works_through_the_gateway(stack: &Stack) {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
-            .expect("spawn recommendation_client"),
-    ));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        let process = child.0.as_mut().expect("running");
-        if let Some(status) = process.try_wait().expect("poll recommendation_client") {
-            break status;
+            .expect("spawn recommendation_client");
+        let pipe = child.stdout.take().expect("piped stdout");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let (first_round_tx, first_round) = mpsc::channel();
+        let collected = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if line.starts_with("recommendation:") {
+                    let _ = first_round_tx.send(());
+                }
+                let mut text = collected.lock().expect("stdout lock");
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Self {
+            child: ChildGuard(Some(child)),
+            rounds,
+            stdout,
+            first_round,
         }
+    }
+
+    /// Waits (30 s at most) until the first round has printed its recommendation.
+    fn wait_for_first_round(&self) {
         assert!(
-            Instant::now() < deadline,
-            "recommendation_client did not finish {ROUNDS} rounds within 60 s"
+            self.first_round
+                .recv_timeout(Duration::from_secs(30))
+                .is_ok(),
+            "recommendation_client printed no round within 30 s:\n{}",
+            self.stdout.lock().expect("stdout lock")
         );
-        // Polling for the exit, not timing anything.
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let output = child
-        .0
-        .take()
-        .expect("exited")
-        .wait_with_output()
-        .expect("output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        status.success(),
-        "recommendation_client failed ({status}):\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("login: ok"), "{stdout}");
-    assert_eq!(
-        stdout.matches("source=live").count(),
-        ROUNDS,
-        "every round from a live list:\n{stdout}"
-    );
+    }
+
+    /// Waits for the exit (60 s at most): it logged in and every round recommended from
+    /// a live list.
+    fn finish(mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            let process = self.child.0.as_mut().expect("running");
+            if let Some(status) = process.try_wait().expect("poll recommendation_client") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "recommendation_client did not finish {} rounds within 60 s",
+                self.rounds
+            );
+            // Polling for the exit, not timing anything.
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.child.0.take();
+        // The reader thread ends with the pipe; a little slack for its last lines.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let stdout = loop {
+            let stdout = self.stdout.lock().expect("stdout lock").clone();
+            if stdout.contains("summary:") || Instant::now() > deadline {
+                break stdout;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            status.success(),
+            "recommendation_client failed ({status}):\n{stdout}"
+        );
+        assert!(stdout.contains("login: ok"), "{stdout}");
+        assert_eq!(
+            stdout.matches("source=live").count(),
+            self.rounds,
+            "every round from a live list:\n{stdout}"
+        );
+    }
 }
 
 /// The breaker's client over the three movie instances directly, `movies-3` still dead:

@@ -5,11 +5,12 @@
 //! criterion, because the figures wanted are percentiles (p50/p95/p99), which criterion
 //! does not report. Everything is over real HTTP on 127.0.0.1.
 //!
+//! 0. `verify alone`: 100 argon2id verifications through `Passwords` (no HTTP).
 //! 1. `login`: 200 sequential logins (form body, correct password) -> p50/p95/p99.
 //! 2. `health under load`: 32 clients log in in a loop while a probe calls `GET /healthz`
 //!    every 5 ms; the probe's p50/p99, first with the default bounded hashing pool
-//!    (`max_concurrent` = number of cores), then with it effectively unbounded (64) to
-//!    show what the bound buys.
+//!    (`max_concurrent` = number of cores), then with one hash at a time, then effectively
+//!    unbounded (64) to show what the bound buys.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use portcullis_iam::{AdminBootstrap, Iam, PasswordPolicy, SigningKey, ThrottlePolicy};
+use portcullis_iam::{AdminBootstrap, Iam, PasswordPolicy, Passwords, SigningKey, ThrottlePolicy};
 
 const PASSWORD: &str = "a benchmark admin password";
 
@@ -90,6 +91,21 @@ async fn login(client: &reqwest::Client, base: &str) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// The argon2id verification alone (through `Passwords`, no HTTP), to separate the hash
+/// cost from the rest of a login.
+async fn verify_alone() {
+    let passwords = Passwords::new(PasswordPolicy::owasp()).await.unwrap();
+    let hash = passwords.hash(PASSWORD).await.unwrap();
+    let mut samples = Vec::new();
+    for _ in 0..100 {
+        let start = Instant::now();
+        let outcome = passwords.verify(PASSWORD, Some(&hash)).await.unwrap();
+        samples.push(start.elapsed());
+        assert!(outcome.matches);
+    }
+    report("argon2id verify alone (m=19456 t=2 p=1)", samples);
 }
 
 async fn sequential_logins(base: &str) {
@@ -169,11 +185,14 @@ fn main() {
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!("machine: {cores} cores available; server runtime 2 workers; client in-process");
+    println!("load average at start: {}", load_average());
     let client_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+
+    client_runtime.block_on(verify_alone());
 
     let bounded = start_server(PasswordPolicy::owasp());
     client_runtime.block_on(sequential_logins(&bounded));
@@ -182,6 +201,18 @@ fn main() {
         &format!("bounded pool: {cores}"),
     ));
 
+    let single = start_server(PasswordPolicy::owasp().max_concurrent(1));
+    client_runtime.block_on(health_under_load(&single, "bounded pool: 1"));
+
     let unbounded = start_server(PasswordPolicy::owasp().max_concurrent(64));
     client_runtime.block_on(health_under_load(&unbounded, "unbounded: 64"));
+    println!("load average at end: {}", load_average());
+}
+
+/// The 1/5/15-minute load averages (Linux), to judge how noisy the machine was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
 }

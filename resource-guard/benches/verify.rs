@@ -19,6 +19,7 @@ use portcullis_resource_guard::jsonwebtoken::{
 };
 use portcullis_resource_guard::{Guard, GuardBuilder};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
 const SECRET: &[u8] = b"a bench secret that is long enough!!";
@@ -127,7 +128,23 @@ fn bench(c: &mut Criterion) {
     let handler = tower::service_fn(|_request: Request<Body>| async {
         Ok::<_, Infallible>(Response::new(Body::empty()))
     });
-    for case in cases() {
+    let all = cases();
+    let mut group = c.benchmark_group("parts");
+    let mut bare = handler;
+    let authorization = HeaderValue::from_str(&format!("Bearer {}", all[0].token)).unwrap();
+    group.bench_function("request and handler, no guard", |b| {
+        b.iter_batched(
+            || authorization.clone(),
+            |value| one_request(&mut bare, &value),
+            BatchSize::SmallInput,
+        );
+    });
+    group.bench_function("sha256 of the token", |b| {
+        b.iter(|| Sha256::digest(black_box(all[0].token.as_bytes())));
+    });
+    group.finish();
+
+    for case in all {
         let mut group = c.benchmark_group(case.name);
         let mut validation = Validation::new(case.alg);
         validation.set_issuer(&["seedotech"]);

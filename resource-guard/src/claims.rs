@@ -32,7 +32,7 @@ pub(crate) const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 ///     claims.require_role("admin")?;
 ///     Ok(Message::success())
 /// }
-/// # let _ = axum::routing::post(add_movie);
+/// # let _: axum::routing::MethodRouter = axum::routing::post(add_movie);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Claims<T = ()> {

@@ -167,11 +167,20 @@ struct Parts<'a> {
     message: &'a str,
 }
 
+/// The bytes a compact JWS may hold: base64url and the dot.
+const TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.';
+        b += 1;
+    }
+    table
+};
+
 fn split(token: &str) -> Option<Parts<'_>> {
-    if !token
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-    {
+    if !token.bytes().all(|b| TOKEN_BYTES[usize::from(b)]) {
         return None;
     }
     let mut segments = token.split('.');
@@ -251,18 +260,19 @@ impl Guard {
         if token.len() > inner.max_token_size {
             return Attempt::Done(Err(GuardError::InvalidToken(TokenRejection::TooLarge)));
         }
-        let Some(parts) = split(token) else {
-            return Attempt::Done(Err(GuardError::InvalidToken(TokenRejection::Malformed)));
-        };
         let now = inner.clock.unix_seconds();
-        let digest = inner.cache.as_ref().map(|_| cache::digest(token));
         // Read before the cache, so that a changed key set makes older entries misses.
         let generation = self.current_generation();
+        // A hit means these exact bytes were verified before: no need to look at them again.
+        let digest = inner.cache.as_ref().map(|_| cache::digest(token));
         if let (Some(cache), Some(digest)) = (&inner.cache, &digest)
             && let Some(hit) = cache.get(digest, now, generation)
         {
             return Attempt::Done(Ok(hit));
         }
+        let Some(parts) = split(token) else {
+            return Attempt::Done(Err(GuardError::InvalidToken(TokenRejection::Malformed)));
+        };
         match self.verify_parts(&parts, now, may_fetch) {
             Ok((verified, expires_at)) => {
                 let verified = Arc::new(verified);

@@ -190,6 +190,8 @@ async fn run(nginx_binary: &Path) {
     tokio::task::block_in_place(|| after.finish());
     phase.next("breaker client over the movie instances");
     breaker_client_skips_the_dead_instance_until_it_returns(&mut stack).await;
+    phase.next("no movie instance left");
+    answers_in_the_error_shape_when_no_instance_is_left(&mut stack, &client).await;
     phase.next("stop everything");
     drop(stack);
     phase.finish();
@@ -619,4 +621,23 @@ async fn breaker_client_skips_the_dead_instance_until_it_returns(stack: &mut Sta
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(dead_breaker().state(), State::Closed);
+}
+
+/// With every movie instance dead, the gateway answers 503 in the services' error shape
+/// (not nginx's HTML page), with the request id.
+async fn answers_in_the_error_shape_when_no_instance_is_left(
+    stack: &mut Stack,
+    client: &reqwest::Client,
+) {
+    tokio::task::block_in_place(|| stack.movies.iter_mut().for_each(Service::kill));
+    let response = client
+        .get(stack.gateway(&format!("{MOVIES}{MOVIE_LIST}")))
+        .header("x-request-id", "gateway-test-2")
+        .send()
+        .await
+        .expect("gateway answers");
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["x-request-id"], "gateway-test-2");
+    let body: serde_json::Value = response.json().await.expect("a JSON error");
+    assert_eq!(body["code"], 1011, "{body}");
 }

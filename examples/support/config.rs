@@ -400,6 +400,152 @@ mod tests {
         assert!(parse_listen_addr("eighty").is_err());
     }
 
+    fn temp_file(name: &str, contents: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("portcullis-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn vars(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn the_shipped_config_files_load_and_hold_no_secret() {
+        for (service, port) in [
+            ("movie_service", "127.0.0.1:8809"),
+            ("user_service", "127.0.0.1:8808"),
+        ] {
+            let config = Config::load_from(service, |_| None).unwrap();
+            assert!(
+                config.source.is_some(),
+                "{service}: its config file was not found"
+            );
+            assert_eq!(config.socket_addr().unwrap().to_string(), port);
+            assert!(
+                !config.uses_mongodb(),
+                "{service}: the default store is memory"
+            );
+            assert!(config.jwt_secret_password.is_none() && config.mg_db_password.is_none());
+
+            let raw: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(config.source.unwrap()).unwrap())
+                    .unwrap();
+            for key in SECRET_KEYS {
+                assert!(
+                    raw.get(key).is_none(),
+                    "{service}: the shipped file holds {key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_seeds_own_config_file_loads() {
+        let file = temp_file(
+            "seed.json",
+            r#"{"port": ":8808", "enableGinConsoleLog": true, "enableGinFileLog": false,
+                "logFilename": "logs/server.log", "logMaxSize": 1, "logMaxBackups": 3,
+                "logMaxAge": 7, "mgAddrs": "127.0.0.1:27017", "mgDbName": "go-microservices",
+                "mgDbUsername": "", "mgDbPassword": "", "jwtSecretPassword": "raycad",
+                "issuer": "seedotech", "authAddr": "http://127.0.0.1:8808"}"#,
+        );
+        let config = Config::load_from(
+            "movie_service",
+            vars(&[("PORTCULLIS_CONFIG", file.display().to_string())]),
+        )
+        .unwrap();
+        assert_eq!(config.socket_addr().unwrap().port(), 8808);
+        assert_eq!(config.mg_db_name, "go-microservices");
+        assert!(config.uses_mongodb());
+        assert_eq!(
+            config.jwt_secret_password.as_ref().unwrap().expose(),
+            "raycad"
+        );
+        assert!(
+            config.mg_db_password.is_none(),
+            "an empty password means none"
+        );
+        assert_eq!(
+            (
+                config.log_max_size,
+                config.log_max_backups,
+                config.log_max_age
+            ),
+            (1, 3, 7)
+        );
+        std::fs::remove_file(file).unwrap();
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_a_file_it_names() {
+        let secret_file = temp_file("secret", "from-a-file\n");
+        let config = Config::load_from(
+            "movie_service",
+            vars(&[
+                (
+                    "PORTCULLIS_JWT_SECRET_PASSWORD_FILE",
+                    secret_file.display().to_string(),
+                ),
+                ("PORTCULLIS_ADMIN_PASSWORD", "[not, toml]".to_owned()),
+                (
+                    "MONGODB_URI",
+                    "mongodb://u:p@127.0.0.1:27017/movies".to_owned(),
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.jwt_secret_password.as_ref().unwrap().expose(),
+            "from-a-file"
+        );
+        assert_eq!(
+            config.admin_password.as_ref().unwrap().expose(),
+            "[not, toml]"
+        );
+        assert!(config.uses_mongodb());
+        std::fs::remove_file(secret_file).unwrap();
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_or_a_missing_config_file_is_an_error() {
+        let missing = std::env::temp_dir().join("portcullis-no-such-file");
+        let secret = Config::load_from(
+            "movie_service",
+            vars(&[(
+                "PORTCULLIS_MG_DB_PASSWORD_FILE",
+                missing.display().to_string(),
+            )]),
+        );
+        assert!(matches!(secret, Err(ConfigError::SecretFile { .. })));
+        let file = Config::load_from(
+            "movie_service",
+            vars(&[("PORTCULLIS_CONFIG", missing.display().to_string())]),
+        );
+        assert!(matches!(file, Err(ConfigError::MissingFile(_))));
+    }
+
+    #[test]
+    fn the_log_shows_mongodb_hosts_but_never_credentials() {
+        let config = Config {
+            mongodb_uri: Some(Secret::new(
+                "mongodb://user:pa55@db1:27017,db2/movies?x=1".into(),
+            )),
+            ..Config::default()
+        };
+        let target = super::super::server::mongodb_target(&config);
+        assert_eq!(target, "MONGODB_URI hosts db1:27017,db2");
+    }
+
     #[test]
     fn secrets_are_redacted_in_debug_output() {
         let config = Config {

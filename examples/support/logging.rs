@@ -146,3 +146,78 @@ impl std::fmt::Debug for RotatingFile {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::io::Write;
+
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("portcullis-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn config(dir: &Path, backups: usize, max_age_days: u64) -> Config {
+        Config {
+            log_filename: dir.join("service.log"),
+            log_max_size: 1,
+            log_max_backups: backups,
+            log_max_age: max_age_days,
+            ..Config::default()
+        }
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_log_rotates_past_max_size_and_keeps_max_backups() {
+        let dir = temp_dir("rotate");
+        let mut log = RotatingFile::open(&config(&dir, 2, 0)).unwrap();
+        let line = format!("{}\n", "x".repeat(1023));
+        // 4.5 MB in 1 KB lines with a 1 MB limit: four rotations, two backups kept.
+        for _ in 0..(4 * 1024 + 512) {
+            log.write_all(line.as_bytes()).unwrap();
+        }
+        log.flush().unwrap();
+        assert_eq!(
+            files_in(&dir),
+            ["service.log", "service.log.1", "service.log.2"]
+        );
+        for name in files_in(&dir) {
+            let size = fs::metadata(dir.join(&name)).unwrap().len();
+            assert!(size <= 1024 * 1024 + 1024, "{name} holds {size} bytes");
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn rotated_files_older_than_max_age_are_removed() {
+        let dir = temp_dir("age");
+        fs::write(dir.join("service.log"), "current\n").unwrap();
+        let old = File::create(dir.join("service.log.1")).unwrap();
+        old.set_modified(SystemTime::now() - Duration::from_secs(3 * 24 * 60 * 60))
+            .unwrap();
+        drop(old);
+        fs::write(dir.join("service.log.2"), "recent but numbered after\n").unwrap();
+
+        let _log = RotatingFile::open(&config(&dir, 5, 2)).unwrap();
+        assert!(
+            !dir.join("service.log.1").exists(),
+            "a 3-day-old backup outlives maxAge 2"
+        );
+        assert!(dir.join("service.log.2").exists());
+        assert!(dir.join("service.log").exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -137,6 +137,10 @@ fn give_back<K: Eq + Hash>(windows: &mut HashMap<K, Window>, key: &K, started: I
         // Only the window the attempt was counted in may be decremented.
         if window.started == started {
             window.attempts = window.attempts.saturating_sub(1);
+            if window.attempts == 0 {
+                // Nothing left to remember: successful logins leave no entry behind.
+                windows.remove(key);
+            }
         }
     }
 }

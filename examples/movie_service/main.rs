@@ -16,7 +16,7 @@
 //!      -H 'content-type: application/json' -d '{"name":"Elephants Dream","url":"https://orange.blender.org/"}'
 //! # Log in through the service's proxy (needs the user service: `cargo run --example user_service`,
 //! # or run both with `cargo run --example local_stack`). With the IAM down this is a 503
-//! # within 2 s, and after 3 failures an immediate 503 while the breaker is open.
+//! # at once (within 5 s if it hangs), and after 3 failures an immediate 503 while the breaker is open.
 //! curl -s -X POST http://127.0.0.1:8809/api/v1/login -d user=admin -d password="$PORTCULLIS_ADMIN_PASSWORD"
 //! # The API, browsable: http://127.0.0.1:8809/swagger/index.html
 //! ```

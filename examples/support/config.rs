@@ -123,7 +123,7 @@ impl Default for Config {
             admin_password: None,
             request_timeout_secs: 10,
             body_limit_bytes: 64 * 1024,
-            login_call_timeout_ms: 2_000,
+            login_call_timeout_ms: 5_000,
             login_max_failures: 3,
             login_reset_timeout_ms: 10_000,
             mongodb_uri: None,

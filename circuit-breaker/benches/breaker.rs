@@ -1,1 +1,202 @@
-fn main() {}
+//! Circuit-breaker overhead against `recloser` and `failsafe`, doing the same work in the
+//! same run.
+//!
+//! ```text
+//! cargo bench -p portcullis-circuit-breaker --bench breaker -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Every future here is ready at its first poll, so it is driven with `now_or_never`
+//! (one poll, no runtime): what is measured is the breaker's own bookkeeping.
+#![allow(missing_docs)]
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::task::{Context, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use failsafe::futures::CircuitBreaker as _;
+use futures_util::FutureExt;
+use portcullis_circuit_breaker::{CircuitBreaker, CircuitBreakerLayer, SystemClock};
+use recloser::{AsyncRecloser, Recloser};
+use tower::{Layer, Service, service_fn};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn portcullis() -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .max_failures(5)
+        .reset_timeout(HOUR)
+        .build()
+}
+
+fn recloser() -> AsyncRecloser {
+    AsyncRecloser::from(Recloser::custom().closed_len(5).open_wait(HOUR).build())
+}
+
+type Failsafe = failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
+    (),
+>;
+
+fn failsafe() -> Failsafe {
+    failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            5,
+            failsafe::backoff::constant(HOUR),
+        ))
+        .build()
+}
+
+fn ok() -> Ready<Result<u64, ()>> {
+    ready(Ok(black_box(1)))
+}
+
+fn err() -> Ready<Result<u64, ()>> {
+    ready(Err(()))
+}
+
+fn closed_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("closed_call");
+    group.bench_function("direct_future", |b| {
+        b.iter(|| black_box(ok().now_or_never()));
+    });
+    let breaker = portcullis();
+    group.bench_function("portcullis", |b| {
+        b.iter(|| black_box(breaker.call(ok).now_or_never()));
+    });
+    let recloser = recloser();
+    group.bench_function("recloser", |b| {
+        b.iter(|| black_box(recloser.call(ok()).now_or_never()));
+    });
+    let failsafe = failsafe();
+    group.bench_function("failsafe", |b| {
+        b.iter(|| black_box(failsafe.call(ok()).now_or_never()));
+    });
+    group.finish();
+}
+
+fn open_rejection(c: &mut Criterion) {
+    let mut group = c.benchmark_group("open_rejection");
+    let breaker = portcullis();
+    for _ in 0..5 {
+        let _ = breaker.call(err).now_or_never();
+    }
+    assert!(breaker.remaining_open().is_some());
+    group.bench_function("portcullis", |b| {
+        b.iter(|| black_box(breaker.call(ok).now_or_never()));
+    });
+    let system_clock = CircuitBreaker::builder()
+        .max_failures(1)
+        .reset_timeout(HOUR)
+        .clock(SystemClock)
+        .build();
+    let _ = system_clock.call(err).now_or_never();
+    group.bench_function("portcullis_system_clock", |b| {
+        b.iter(|| black_box(system_clock.call(ok).now_or_never()));
+    });
+    let forced = portcullis();
+    forced.force_open();
+    group.bench_function("portcullis_forced_open", |b| {
+        b.iter(|| black_box(forced.call(ok).now_or_never()));
+    });
+    let recloser = recloser();
+    for _ in 0..6 {
+        let _ = recloser.call(err()).now_or_never();
+    }
+    assert!(matches!(
+        recloser.call(ok()).now_or_never(),
+        Some(Err(recloser::Error::Rejected))
+    ));
+    group.bench_function("recloser", |b| {
+        b.iter(|| black_box(recloser.call(ok()).now_or_never()));
+    });
+    let failsafe = failsafe();
+    for _ in 0..5 {
+        let _ = failsafe.call(err()).now_or_never();
+    }
+    assert!(!failsafe.is_call_permitted());
+    group.bench_function("failsafe", |b| {
+        b.iter(|| black_box(failsafe.call(ok()).now_or_never()));
+    });
+    group.finish();
+}
+
+/// Two threads each make `iters` closed-state calls on one shared breaker; the time is
+/// for both, so criterion's element throughput is calls per second overall.
+fn two_threads(c: &mut Criterion) {
+    fn hammer(iters: u64, call: impl Fn() + Sync) -> Duration {
+        let start = Instant::now();
+        thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    for _ in 0..iters {
+                        call();
+                    }
+                });
+            }
+        });
+        start.elapsed()
+    }
+    let mut group = c.benchmark_group("two_threads");
+    group.throughput(Throughput::Elements(2));
+    let breaker = portcullis();
+    group.bench_function("portcullis", |b| {
+        b.iter_custom(|iters| {
+            hammer(iters, || {
+                black_box(breaker.call(ok).now_or_never());
+            })
+        });
+    });
+    let recloser = recloser();
+    group.bench_function("recloser", |b| {
+        b.iter_custom(|iters| {
+            hammer(iters, || {
+                black_box(recloser.call(ok()).now_or_never());
+            })
+        });
+    });
+    let failsafe = failsafe();
+    group.bench_function("failsafe", |b| {
+        b.iter_custom(|iters| {
+            hammer(iters, || {
+                black_box(failsafe.call(ok()).now_or_never());
+            })
+        });
+    });
+    group.finish();
+}
+
+fn tower_layer(c: &mut Criterion) {
+    fn noop()
+    -> impl Service<(), Response = (), Error = Infallible, Future = Ready<Result<(), Infallible>>>
+    + Clone {
+        service_fn(|()| ready(Ok::<_, Infallible>(())))
+    }
+    fn drive<S: Service<()>>(service: &mut S, cx: &mut Context<'_>) {
+        let _ = black_box(service.poll_ready(cx));
+        black_box(service.call(()).now_or_never());
+    }
+    let mut group = c.benchmark_group("tower_layer");
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut bare = noop();
+    group.bench_function("noop_service", |b| {
+        b.iter(|| drive(&mut bare, &mut cx));
+    });
+    let mut layered = CircuitBreakerLayer::new(portcullis()).layer(noop());
+    group.bench_function("portcullis_layer", |b| {
+        b.iter(|| drive(&mut layered, &mut cx));
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = closed_call, open_rejection, two_threads, tower_layer
+}
+criterion_main!(benches);

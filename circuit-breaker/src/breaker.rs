@@ -1,14 +1,20 @@
 //! The state machine.
 
+use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
 
 use crate::clock::Clock;
 use crate::config::{
@@ -191,7 +197,54 @@ impl Window {
     }
 }
 
+/// An atomic kept on its own cache line, so that writes to its neighbours do not slow
+/// its readers.
+#[repr(align(64))]
+#[derive(Default)]
+struct Padded<T>(T);
+
+const STRIPES: usize = 4;
+
+/// A counter for the hot path, split in per-thread stripes so that threads counting at
+/// the same time do not fight over one cache line.
+#[derive(Default)]
+struct StripedCounter {
+    stripes: [Padded<AtomicU64>; STRIPES],
+}
+
+impl StripedCounter {
+    #[inline]
+    fn increment(&self) {
+        self.stripes[stripe()].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|stripe| stripe.0.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+/// This thread's stripe, assigned round-robin on first use.
+#[inline]
+fn stripe() -> usize {
+    thread_local! {
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    STRIPE.with(|stripe| {
+        let mut index = stripe.get();
+        if index == usize::MAX {
+            index = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            stripe.set(index);
+        }
+        index
+    })
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 enum TicketKind {
     Closed,
     Probe,
@@ -202,20 +255,20 @@ enum TicketKind {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ticket {
     kind: TicketKind,
-    generation: u64,
+    generation: u16,
     started_nanos: u64,
 }
 
 pub(crate) struct Shared {
-    word: AtomicU64,
+    word: Padded<AtomicU64>,
     open_until_nanos: AtomicU64,
     half_open_since_nanos: AtomicU64,
     reset_timeout_nanos: AtomicU64,
-    successes: AtomicU64,
+    successes: StripedCounter,
     failures: AtomicU64,
     timeouts: AtomicU64,
     slow_calls: AtomicU64,
-    rejections: AtomicU64,
+    rejections: StripedCounter,
     ignored: AtomicU64,
     jitter_state: AtomicU64,
     transition: Mutex<()>,
@@ -231,6 +284,8 @@ pub(crate) struct Shared {
     slow_call_nanos: Option<u64>,
     pub(crate) call_timeout: Option<Duration>,
     measures_calls: bool,
+    /// Successes need only a counter and a load: no timing, no window.
+    plain_successes: bool,
     listeners: Listeners,
     clock: Arc<dyn Clock>,
     origin: Instant,
@@ -267,22 +322,24 @@ impl Shared {
             ),
         };
         let permits = builder.half_open_permits.max(1);
+        let measures_calls = builder.slow_call_threshold.is_some()
+            || builder.listeners.on_call_success.is_some()
+            || builder.listeners.on_call_failure.is_some();
         let listeners = builder.listeners;
         let origin = builder.clock.now();
         Self {
-            word: AtomicU64::new(Word::new(PHASE_CLOSED, 0, 0, 0).0),
+            word: Padded(AtomicU64::new(Word::new(PHASE_CLOSED, 0, 0, 0).0)),
             open_until_nanos: AtomicU64::new(0),
             half_open_since_nanos: AtomicU64::new(0),
             reset_timeout_nanos: AtomicU64::new(nanos(builder.reset_timeout)),
-            successes: AtomicU64::new(0),
+            successes: StripedCounter::default(),
             failures: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             slow_calls: AtomicU64::new(0),
-            rejections: AtomicU64::new(0),
+            rejections: StripedCounter::default(),
             ignored: AtomicU64::new(0),
             jitter_state: AtomicU64::new(RandomState::new().build_hasher().finish()),
             transition: Mutex::new(()),
-            window,
             max_failures,
             base_reset_nanos: nanos(builder.reset_timeout),
             max_reset_nanos: nanos(builder.max_reset_timeout.max(builder.reset_timeout)),
@@ -301,9 +358,9 @@ impl Shared {
             half_open_successes: builder.half_open_successes.clamp(1, permits),
             slow_call_nanos: builder.slow_call_threshold.map(nanos),
             call_timeout: builder.call_timeout,
-            measures_calls: builder.slow_call_threshold.is_some()
-                || listeners.on_call_success.is_some()
-                || listeners.on_call_failure.is_some(),
+            measures_calls,
+            plain_successes: !measures_calls && window.is_none(),
+            window,
             listeners,
             clock: builder.clock,
             origin,
@@ -317,11 +374,12 @@ impl Shared {
 
     #[inline]
     fn load(&self) -> Word {
-        Word(self.word.load(Ordering::Acquire))
+        Word(self.word.0.load(Ordering::Acquire))
     }
 
     fn compare_exchange(&self, current: Word, new: Word) -> Result<(), Word> {
         self.word
+            .0
             .compare_exchange_weak(current.0, new.0, Ordering::AcqRel, Ordering::Acquire)
             .map(|_| ())
             .map_err(Word)
@@ -334,8 +392,22 @@ impl Shared {
     }
 
     /// Admits a call or says how long until the breaker half-opens.
-    #[inline]
+    #[allow(clippy::inline_always)] // the closed-state fast path, measured in benches/
+    #[inline(always)]
     pub(crate) fn admit(&self) -> Result<Ticket, Duration> {
+        let word = self.load();
+        if word.phase() == PHASE_CLOSED && !self.measures_calls {
+            return Ok(Ticket {
+                kind: TicketKind::Closed,
+                generation: word.generation() as u16,
+                started_nanos: 0,
+            });
+        }
+        self.admit_slow()
+    }
+
+    #[inline(never)]
+    fn admit_slow(&self) -> Result<Ticket, Duration> {
         let mut word = self.load();
         loop {
             match word.phase() {
@@ -384,7 +456,7 @@ impl Shared {
     fn ticket(&self, kind: TicketKind, word: Word) -> Ticket {
         Ticket {
             kind,
-            generation: word.generation(),
+            generation: word.generation() as u16,
             started_nanos: if self.measures_calls {
                 self.now_nanos()
             } else {
@@ -393,9 +465,8 @@ impl Shared {
         }
     }
 
-    #[cold]
     fn reject(&self, remaining: Duration) -> Duration {
-        self.rejections.fetch_add(1, Ordering::Relaxed);
+        self.rejections.increment();
         fire(self.listeners.on_call_breaker_open.as_ref());
         remaining
     }
@@ -409,12 +480,27 @@ impl Shared {
     }
 
     /// Records a finished call.
-    #[inline]
+    #[allow(clippy::inline_always)] // the closed-state fast path, measured in benches/
+    #[inline(always)]
     pub(crate) fn complete(&self, ticket: Ticket, outcome: Outcome) {
+        if self.plain_successes && outcome == Outcome::Success && ticket.kind == TicketKind::Closed
+        {
+            self.successes.increment();
+            let word = self.load();
+            if word.count() != 0 {
+                self.closed_success(u64::from(ticket.generation));
+            }
+            return;
+        }
+        self.complete_slow(ticket, outcome);
+    }
+
+    #[inline(never)]
+    fn complete_slow(&self, ticket: Ticket, outcome: Outcome) {
         let elapsed = self.elapsed(ticket);
         let failed = match outcome {
             Outcome::Success => {
-                self.successes.fetch_add(1, Ordering::Relaxed);
+                self.successes.increment();
                 let slow = self
                     .slow_call_nanos
                     .is_some_and(|limit| nanos(elapsed) > limit);
@@ -453,7 +539,7 @@ impl Shared {
             return;
         }
         let mut word = self.load();
-        while word.is(PHASE_HALF_OPEN, ticket.generation) && word.permits() > 0 {
+        while word.is(PHASE_HALF_OPEN, u64::from(ticket.generation)) && word.permits() > 0 {
             match self.compare_exchange(word, word.with_permits(word.permits() - 1)) {
                 Ok(()) => return,
                 Err(current) => word = current,
@@ -467,20 +553,22 @@ impl Shared {
             TicketKind::Bypass => {}
             TicketKind::Closed => {
                 if let Some(window) = &self.window {
-                    if self.load().is(PHASE_CLOSED, ticket.generation) && window.record(failed) {
-                        self.trip(PHASE_CLOSED, ticket.generation, false);
+                    if self.load().is(PHASE_CLOSED, u64::from(ticket.generation))
+                        && window.record(failed)
+                    {
+                        self.trip(PHASE_CLOSED, u64::from(ticket.generation), false);
                     }
                 } else if failed {
-                    self.closed_failure(ticket.generation);
+                    self.closed_failure(u64::from(ticket.generation));
                 } else {
-                    self.closed_success(ticket.generation);
+                    self.closed_success(u64::from(ticket.generation));
                 }
             }
             TicketKind::Probe => {
                 if failed {
-                    self.trip(PHASE_HALF_OPEN, ticket.generation, true);
+                    self.trip(PHASE_HALF_OPEN, u64::from(ticket.generation), true);
                 } else {
-                    self.probe_success(ticket.generation);
+                    self.probe_success(u64::from(ticket.generation));
                 }
             }
         }
@@ -653,13 +741,100 @@ impl Shared {
             },
             remaining_open,
             reset_timeout: Duration::from_nanos(self.reset_timeout_nanos.load(Ordering::Relaxed)),
-            successes: self.successes.load(Ordering::Relaxed),
+            successes: self.successes.sum(),
             failures: self.failures.load(Ordering::Relaxed),
             timeouts: self.timeouts.load(Ordering::Relaxed),
             slow_calls: self.slow_calls.load(Ordering::Relaxed),
-            rejections: self.rejections.load(Ordering::Relaxed),
+            rejections: self.rejections.sum(),
             ignored: self.ignored.load(Ordering::Relaxed),
         }
+    }
+}
+
+pin_project! {
+    /// The future of [`CircuitBreaker::call`] and [`CircuitBreaker::call_with`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct CallFuture<'a, F, Fut, C> {
+        shared: &'a Shared,
+        classifier: C,
+        operation: Option<F>,
+        #[pin]
+        running: Option<Fut>,
+        deadline: Option<Pin<Box<Sleep>>>,
+        ticket: Option<Ticket>,
+    }
+
+    impl<F, Fut, C> PinnedDrop for CallFuture<'_, F, Fut, C> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(ticket) = this.ticket.take() {
+                this.shared.release(ticket);
+            }
+        }
+    }
+}
+
+impl<F, Fut, C, T, E> Future for CallFuture<'_, F, Fut, C>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    C: Classifier<T, E>,
+{
+    type Output = Result<T, BreakerError<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(operation) = this.operation.take() {
+            match this.shared.admit() {
+                Ok(ticket) => {
+                    *this.ticket = Some(ticket);
+                    if let Some(limit) = this.shared.call_timeout {
+                        // On the heap, so that calls without a timeout do not carry the
+                        // timer's weight in their future.
+                        *this.deadline = Some(Box::pin(tokio::time::sleep(limit)));
+                    }
+                    this.running.set(Some(operation()));
+                }
+                Err(remaining) => return Poll::Ready(Err(BreakerError::Open { remaining })),
+            }
+        }
+        let running = this
+            .running
+            .as_mut()
+            .as_pin_mut()
+            .expect("CallFuture polled after completion");
+        if let Poll::Ready(result) = running.poll(cx) {
+            this.running.set(None);
+            if let Some(ticket) = this.ticket.take() {
+                this.shared
+                    .complete(ticket, this.classifier.classify(&result));
+            }
+            return Poll::Ready(result.map_err(BreakerError::Inner));
+        }
+        if let Some(deadline) = this.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            // Cancel the call now, not when this future is dropped.
+            this.running.set(None);
+            *this.deadline = None;
+            let elapsed = this.shared.call_timeout.unwrap_or_default();
+            if let Some(ticket) = this.ticket.take() {
+                this.shared.complete_timeout(ticket, elapsed);
+            }
+            return Poll::Ready(Err(BreakerError::Timeout { elapsed }));
+        }
+        Poll::Pending
+    }
+}
+
+impl<F, Fut, C> fmt::Debug for CallFuture<'_, F, Fut, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallFuture")
+            .field("started", &self.operation.is_none())
+            .field("running", &self.running.is_some())
+            .field("ticket", &self.ticket)
+            .finish_non_exhaustive()
     }
 }
 
@@ -671,6 +846,7 @@ pub(crate) struct Permit<S: Deref<Target = Shared>> {
     settled: bool,
 }
 
+#[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
 impl<S: Deref<Target = Shared>> Permit<S> {
     #[inline]
     pub(crate) fn admit(shared: S) -> Result<Self, Duration> {
@@ -688,7 +864,6 @@ impl<S: Deref<Target = Shared>> Permit<S> {
         self.shared.complete(self.ticket, outcome);
     }
 
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn call_timeout(&self) -> Option<Duration> {
         self.shared.call_timeout
     }
@@ -758,44 +933,39 @@ impl CircuitBreaker {
     /// failure, and a call running past the call timeout is cancelled and counts as a
     /// failure.
     ///
-    /// The returned future borrows the breaker and allocates nothing. Dropping it before it
-    /// finishes counts nothing (and frees a half-open trial permit).
-    pub async fn call<F, Fut, T, E>(&self, operation: F) -> Result<T, BreakerError<E>>
+    /// The returned [`CallFuture`] borrows the breaker and allocates nothing (with a call
+    /// timeout, the tokio timer takes one small allocation). Admission happens at its first
+    /// poll. Dropping it before it finishes counts nothing (and frees a half-open trial
+    /// permit).
+    pub fn call<F, Fut, T, E>(&self, operation: F) -> CallFuture<'_, F, Fut, DefaultClassifier>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.call_with(DefaultClassifier, operation).await
+        self.call_with(DefaultClassifier, operation)
     }
 
     /// Like [`call`](Self::call), with `classifier` deciding what the result means to the
     /// breaker (for example: a 404 is a success, a 503 a failure, a cancelled request is
     /// ignored).
-    pub async fn call_with<C, F, Fut, T, E>(
+    pub fn call_with<C, F, Fut, T, E>(
         &self,
         classifier: C,
         operation: F,
-    ) -> Result<T, BreakerError<E>>
+    ) -> CallFuture<'_, F, Fut, C>
     where
         C: Classifier<T, E>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut permit =
-            Permit::admit(&*self.shared).map_err(|remaining| BreakerError::Open { remaining })?;
-        let result = match self.shared.call_timeout {
-            None => operation().await,
-            Some(limit) => {
-                if let Ok(result) = tokio::time::timeout(limit, operation()).await {
-                    result
-                } else {
-                    permit.complete_timeout(limit);
-                    return Err(BreakerError::Timeout { elapsed: limit });
-                }
-            }
-        };
-        permit.complete(classifier.classify(&result));
-        result.map_err(BreakerError::Inner)
+        CallFuture {
+            shared: &self.shared,
+            classifier,
+            operation: Some(operation),
+            running: None,
+            deadline: None,
+            ticket: None,
+        }
     }
 
     /// Runs `operation` through the breaker, and `fallback` instead of returning an error

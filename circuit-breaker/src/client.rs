@@ -179,18 +179,18 @@ impl BalancedClientBuilder {
     pub fn build(self) -> Result<BalancedClient, BreakerError<reqwest::Error>> {
         if self.upstreams.is_empty() {
             return Err(BreakerError::InvalidUpstream {
-                url: String::new(),
-                reason: "no upstream instance was given".to_owned(),
+                url: Box::from(""),
+                reason: "no upstream instance was given",
             });
         }
         let mut instances: Vec<Instance> = Vec::new();
         let mut weights = Vec::new();
         for (raw, weight) in self.upstreams {
-            let invalid = |reason: &str| BreakerError::InvalidUpstream {
-                url: raw.clone(),
-                reason: reason.to_owned(),
+            let invalid = |reason: &'static str| BreakerError::InvalidUpstream {
+                url: raw.as_str().into(),
+                reason,
             };
-            let base = Url::parse(&raw).map_err(|error| invalid(&error.to_string()))?;
+            let base = Url::parse(&raw).map_err(|_| invalid("not a valid absolute URL"))?;
             if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
                 return Err(invalid("not an http(s) URL with a host"));
             }

@@ -32,6 +32,18 @@ impl Clock for TokioClock {
     }
 }
 
+/// The system's monotonic clock, `std::time::Instant::now()`, ignoring tokio's paused
+/// time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[inline]
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
 /// A clock that only moves when told to; clones share the same time.
 ///
 /// ```

@@ -36,9 +36,9 @@ pub enum BreakerError<E> {
     #[error("invalid upstream URL {url:?}: {reason}")]
     InvalidUpstream {
         /// The URL as given.
-        url: String,
+        url: Box<str>,
         /// What is wrong with it.
-        reason: String,
+        reason: &'static str,
     },
 }
 

@@ -123,11 +123,11 @@ mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod middleware;
 
-pub use breaker::{CircuitBreaker, Snapshot, State};
+pub use breaker::{CallFuture, CircuitBreaker, Snapshot, State};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use client::{BalancedClient, BalancedClientBuilder, BalancedRequest};
-pub use clock::{Clock, ManualClock, TokioClock};
+pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use config::{CircuitBreakerBuilder, Classifier, DefaultClassifier, FailurePolicy, Outcome};
 pub use error::BreakerError;
 #[cfg(feature = "tower")]

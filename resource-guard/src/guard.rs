@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer, IgnoredAny};
 
-use crate::cache::{self, TokenCache};
+use crate::cache::TokenCache;
 use crate::claims::{Claims, RawClaims, TimeClaim, Verified};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{GuardError, TokenRejection};
@@ -264,9 +264,9 @@ impl Guard {
         // Read before the cache, so that a changed key set makes older entries misses.
         let generation = self.current_generation();
         // A hit means these exact bytes were verified before: no need to look at them again.
-        let digest = inner.cache.as_ref().map(|_| cache::digest(token));
-        if let (Some(cache), Some(digest)) = (&inner.cache, &digest)
-            && let Some(hit) = cache.get(digest, now, generation)
+        let key = inner.cache.as_ref().map(|cache| cache.key(token));
+        if let (Some(cache), Some(key)) = (&inner.cache, key)
+            && let Some(hit) = cache.get(key, token, now, generation)
         {
             return Attempt::Done(Ok(hit));
         }
@@ -276,8 +276,15 @@ impl Guard {
         match self.verify_parts(&parts, now, may_fetch) {
             Ok((verified, expires_at)) => {
                 let verified = Arc::new(verified);
-                if let (Some(cache), Some(digest)) = (&inner.cache, digest) {
-                    cache.insert(digest, Arc::clone(&verified), expires_at, now, generation);
+                if let (Some(cache), Some(key)) = (&inner.cache, key) {
+                    cache.insert(
+                        key,
+                        token,
+                        Arc::clone(&verified),
+                        expires_at,
+                        now,
+                        generation,
+                    );
                 }
                 Attempt::Done(Ok(verified))
             }
@@ -945,7 +952,7 @@ mod tests {
             payload: b"{}".to_vec().into_boxed_slice(),
         };
         let cache = guard.inner.cache.as_ref().unwrap();
-        cache.insert(cache::digest(token), Arc::new(planted), u64::MAX, 0, 0);
+        cache.insert(cache.key(token), token, Arc::new(planted), u64::MAX, 0, 0);
         let claims = guard.verify::<()>(token).await.unwrap();
         assert_eq!(claims.sub, "planted");
     }

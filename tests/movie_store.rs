@@ -37,6 +37,15 @@ async fn seeded_memory_store_lists_its_seed_movies() {
             .all(|m| !m.name.is_empty() && m.url.starts_with("https://"))
     );
     assert!(!store.list_genres().await.unwrap().is_empty());
+    // Fixed ids: instances and restarts agree on them.
+    assert_eq!(
+        movies,
+        MemoryMovieStore::seeded().list_movies().await.unwrap()
+    );
+    for movie in &movies {
+        let id = mongodb::bson::oid::ObjectId::parse_str(&movie.id).unwrap();
+        assert_eq!(store.get_movie(id).await.unwrap(), *movie);
+    }
 }
 
 #[tokio::test]

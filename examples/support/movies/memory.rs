@@ -23,30 +23,34 @@ impl MemoryMovieStore {
     }
 
     /// A store holding a few open movies and genres, so that a fresh `cargo run` has
-    /// something to list.
+    /// something to list. Their ids are fixed, so that several instances (behind a
+    /// gateway) and restarts agree on them.
     pub(crate) fn seeded() -> Self {
         let store = Self::new();
         {
             let mut movies = store.movies.write().expect("fresh lock");
-            for (name, url, description) in [
+            for (id, name, url, description) in [
                 (
+                    "5eed00000000000000000001",
                     "Big Buck Bunny",
                     "https://peach.blender.org/",
                     "A giant rabbit takes on three bullies.",
                 ),
                 (
+                    "5eed00000000000000000002",
                     "Sintel",
                     "https://durian.blender.org/",
                     "A girl searches for her lost baby dragon.",
                 ),
                 (
+                    "5eed00000000000000000003",
                     "Tears of Steel",
                     "https://mango.blender.org/",
                     "Warriors and scientists try to save the world from robots.",
                 ),
             ] {
                 movies.push(Movie {
-                    id: ObjectId::new().to_hex(),
+                    id: id.to_owned(),
                     name: name.to_owned(),
                     url: url.to_owned(),
                     cover_image: String::new(),
@@ -54,12 +58,20 @@ impl MemoryMovieStore {
                 });
             }
             let mut genres = store.genres.write().expect("fresh lock");
-            for (name, description) in [
-                ("Animation", "Drawn, modelled or rendered."),
-                ("Science fiction", "Futures, robots and other worlds."),
+            for (id, name, description) in [
+                (
+                    "5eed00000000000000000101",
+                    "Animation",
+                    "Drawn, modelled or rendered.",
+                ),
+                (
+                    "5eed00000000000000000102",
+                    "Science fiction",
+                    "Futures, robots and other worlds.",
+                ),
             ] {
                 genres.push(MovieGenre {
-                    id: ObjectId::new().to_hex(),
+                    id: id.to_owned(),
                     name: name.to_owned(),
                     description: description.to_owned(),
                 });

@@ -160,3 +160,78 @@ async fn several_instances_starting_at_once_make_one_admin() {
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].name, "admin");
 }
+
+#[tokio::test]
+async fn the_signing_key_can_come_from_a_pem_or_jwk_file() {
+    use portcullis_iam::SigningKey;
+    let key = SigningKey::generate_ed25519();
+    let dir = std::env::temp_dir();
+    let pem_path = dir.join(format!("portcullis-iam-{}.pem", std::process::id()));
+    std::fs::write(&pem_path, key.to_pkcs8_pem().unwrap()).unwrap();
+    let iam = fast_builder().signing_key_file(&pem_path).build().await;
+    std::fs::remove_file(&pem_path).unwrap();
+    // `fast_builder` sets an explicit key first; a file configured after it is a fallback.
+    assert_ne!(iam.unwrap().keys().current().kid(), key.kid());
+
+    let pem_path = dir.join(format!("portcullis-iam-{}-b.pem", std::process::id()));
+    std::fs::write(&pem_path, key.to_pkcs8_pem().unwrap()).unwrap();
+    let iam = portcullis_iam::Iam::builder()
+        .password_policy(portcullis_iam::PasswordPolicy::insecure_fast_for_tests())
+        .signing_key_env("PORTCULLIS_IAM_TEST_SURELY_UNSET_KEY")
+        .signing_key_file(&pem_path)
+        .build()
+        .await
+        .unwrap();
+    std::fs::remove_file(&pem_path).unwrap();
+    assert_eq!(iam.keys().current().kid(), key.kid());
+
+    let jwk_path = dir.join(format!("portcullis-iam-{}.jwk", std::process::id()));
+    std::fs::write(
+        &jwk_path,
+        r#"{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}"#,
+    )
+    .unwrap();
+    let iam = portcullis_iam::Iam::builder()
+        .password_policy(portcullis_iam::PasswordPolicy::insecure_fast_for_tests())
+        .signing_key_file(&jwk_path)
+        .build()
+        .await
+        .unwrap();
+    std::fs::remove_file(&jwk_path).unwrap();
+    // RFC 8037's example key, with its RFC 7638 thumbprint.
+    assert_eq!(
+        iam.keys().current().kid(),
+        "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+    );
+
+    let broken = portcullis_iam::Iam::builder()
+        .signing_key_file(dir.join("portcullis-iam-no-such-key.pem"))
+        .build()
+        .await;
+    assert!(matches!(broken, Err(IamError::Key(_))), "{broken:?}");
+}
+
+#[tokio::test]
+async fn a_previous_key_stays_published_after_a_restart() {
+    use portcullis_iam::SigningKey;
+    let previous = SigningKey::generate_ed25519();
+    let iam = fast_builder()
+        .previous_key(previous.clone())
+        .build()
+        .await
+        .unwrap();
+    let kids: Vec<String> = iam
+        .keys()
+        .jwks()
+        .keys
+        .iter()
+        .filter_map(|k| k.common.key_id.clone())
+        .collect();
+    assert_eq!(
+        kids,
+        vec![
+            iam.keys().current().kid().to_owned(),
+            previous.kid().to_owned()
+        ]
+    );
+}

@@ -1,62 +1,6 @@
-//! A load-balancing HTTP client with one circuit breaker per upstream instance.
-//!
-//! [`BalancedClient`] is the seed's "REST client wrapped with a circuit breaker" and its
-//! Ribbon-style load balancing in one piece. It knows several base URLs of one service,
-//! keeps a [`CircuitBreaker`] per instance (scheme, host and port), and sends each request
-//! to the next instance, in (smooth weighted) round-robin order, whose breaker admits it.
-//!
-//! For the breakers, a refused connection, a timeout, a 5xx response and a 429 are
-//! failures; every other response, 4xx included, is a success (the instance is healthy,
-//! the request was wrong). Responses are returned as they are: a 503 is an `Ok` response
-//! that the caller may inspect. When the connection to an instance cannot even be made,
-//! the request (which never left) is retried on the next admitted instance. When every
-//! instance is open, [`BreakerError::AllOpen`] says how soon one will admit a trial call.
-//!
-//! ```
-//! use axum::{Json, Router, routing::{get, post}};
-//! use portcullis_circuit_breaker::{BalancedClient, CircuitBreaker};
-//! use std::time::Duration;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # async fn serve(app: Router) -> String {
-//! #     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-//! #     let address = listener.local_addr().unwrap();
-//! #     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-//! #     format!("http://{address}")
-//! # }
-//! // Two instances of a movie service, on loopback ports.
-//! let app = Router::new()
-//!     .route("/api/v1/movies/list", get(|| async { Json(vec!["Alien", "Heat"]) }))
-//!     .route("/api/v1/login", post(|body: String| async move { body }));
-//! let (first, second) = (serve(app.clone()).await, serve(app).await);
-//!
-//! let client = BalancedClient::builder()
-//!     .upstream(&first)
-//!     .weighted_upstream(&second, 2)
-//!     .breaker(CircuitBreaker::builder().max_failures(3).reset_timeout(Duration::from_secs(10)))
-//!     .build()?;
-//!
-//! let movies: Vec<String> = client
-//!     .get("/api/v1/movies/list")
-//!     .bearer_auth("a-token")
-//!     .send()
-//!     .await?
-//!     .json()
-//!     .await?;
-//! assert_eq!(movies, ["Alien", "Heat"]);
-//!
-//! let echoed = client
-//!     .post("/api/v1/login")
-//!     .form(&[("username", "admin"), ("password", "secret")])
-//!     .send()
-//!     .await?
-//!     .text()
-//!     .await?;
-//! assert_eq!(echoed, "username=admin&password=secret");
-//! # Ok(())
-//! # }
-//! ```
+//! A load-balancing HTTP client with one circuit breaker per upstream instance: see
+//! [`BalancedClient`] and, for an example, the
+//! [crate docs](crate#example-load-balancing-http-client).
 
 use std::fmt;
 use std::sync::Arc;
@@ -92,7 +36,7 @@ struct ClientInner {
 /// instance and weighted round-robin over the instances that admit calls.
 ///
 /// Cheap to clone; clones share the instances, breakers and connection pool. See the
-/// [module docs](crate::client) for an example.
+/// [crate docs](crate#example-load-balancing-http-client) for an example.
 #[derive(Clone)]
 pub struct BalancedClient {
     inner: Arc<ClientInner>,

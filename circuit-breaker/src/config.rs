@@ -142,7 +142,7 @@ impl fmt::Debug for Listeners {
 /// Configures a [`CircuitBreaker`]. Every setting has a default; `build` never fails.
 ///
 /// The builder is `Clone`, so one configuration can build several independent breakers
-/// (the [`BalancedClient`](crate::BalancedClient) builds one per upstream instance).
+/// (the `BalancedClient` of feature `reqwest` builds one per upstream instance).
 #[derive(Clone, Debug)]
 pub struct CircuitBreakerBuilder {
     pub(crate) policy: FailurePolicy,

@@ -26,13 +26,13 @@ pub enum BreakerError<E> {
     /// The wrapped operation failed with its own error.
     #[error(transparent)]
     Inner(E),
-    /// Every upstream instance of a [`BalancedClient`](crate::BalancedClient) is open.
+    /// Every upstream instance of a `BalancedClient` (feature `reqwest`) is open.
     #[error("every upstream instance is unavailable; retry in {retry_in:?}")]
     AllOpen {
         /// How long until the soonest instance admits a trial call.
         retry_in: Duration,
     },
-    /// An upstream base URL given to a client builder is unusable.
+    /// An upstream base URL given to a `BalancedClientBuilder` is unusable.
     #[error("invalid upstream URL {url:?}: {reason}")]
     InvalidUpstream {
         /// The URL as given.

@@ -96,6 +96,8 @@
 //! # }
 //! ```
 //!
+#![cfg_attr(feature = "tower", doc = include_str!("docs/tower.md"))]
+#![cfg_attr(feature = "reqwest", doc = include_str!("docs/client.md"))]
 //! # Testing with time
 //!
 //! The default clock follows tokio's, so `tokio::time::pause()` (tokio feature

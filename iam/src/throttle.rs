@@ -81,6 +81,10 @@ impl ThrottlePolicy {
     }
 }
 
+/// Above this many tracked names (or addresses), entries that do not block anything are
+/// forgotten, so a spray of random names cannot grow memory without bound.
+const MAX_TRACKED: usize = 100_000;
+
 #[derive(Debug)]
 pub(crate) struct LoginThrottle {
     policy: ThrottlePolicy,
@@ -177,6 +181,14 @@ impl LoginThrottle {
         if state.reservations.is_multiple_of(1024) {
             state.by_name.retain(|_, w| w.started + window > now);
             state.by_address.retain(|_, w| w.started + window > now);
+        }
+        if state.by_name.len() > MAX_TRACKED {
+            let limit = self.policy.max_failures_per_name;
+            state.by_name.retain(|_, w| w.attempts >= limit);
+        }
+        if state.by_address.len() > MAX_TRACKED {
+            let limit = self.policy.max_failures_per_address;
+            state.by_address.retain(|_, w| w.attempts >= limit);
         }
         let name_window = *state
             .by_name
@@ -281,6 +293,19 @@ mod tests {
         assert!(throttle.reserve("alice", None).is_err());
         drop(held);
         assert!(throttle.reserve("alice", None).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spray_of_names_keeps_memory_bounded_but_blocks_stay() {
+        let throttle = throttle(2, u32::MAX);
+        for _ in 0..2 {
+            throttle.reserve("victim", None).unwrap().failed();
+        }
+        for i in 0..=MAX_TRACKED {
+            throttle.reserve(&format!("spray{i}"), None).unwrap().failed();
+        }
+        assert!(throttle.lock().by_name.len() <= MAX_TRACKED);
+        assert!(throttle.reserve("victim", None).is_err());
     }
 
     #[test]

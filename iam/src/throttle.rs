@@ -302,7 +302,10 @@ mod tests {
             throttle.reserve("victim", None).unwrap().failed();
         }
         for i in 0..=MAX_TRACKED {
-            throttle.reserve(&format!("spray{i}"), None).unwrap().failed();
+            throttle
+                .reserve(&format!("spray{i}"), None)
+                .unwrap()
+                .failed();
         }
         assert!(throttle.lock().by_name.len() <= MAX_TRACKED);
         assert!(throttle.reserve("victim", None).is_err());

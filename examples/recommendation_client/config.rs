@@ -23,6 +23,8 @@ OPTIONS (each also read from the environment variable shown):
     --max-failures N        failures that open a breaker          PORTCULLIS_MAX_FAILURES     [default: 3]
     --call-timeout-ms MS    time allowed per call                 PORTCULLIS_CALL_TIMEOUT_MS  [default: 1000]
     --reset-timeout-ms MS   open time before a half-open probe    PORTCULLIS_RESET_TIMEOUT_MS [default: 3000]
+    --login-timeout-ms MS   time allowed for a login at the IAM   PORTCULLIS_LOGIN_TIMEOUT_MS [default: 10000]
+                            (password hashing is deliberately slow, more so in debug builds)
     -h, --help              print this text
 
 Base URLs may carry a path prefix (a gateway route such as
@@ -56,6 +58,8 @@ pub(crate) struct Config {
     pub(crate) call_timeout: Duration,
     /// Time an open breaker waits before it lets a probe through.
     pub(crate) reset_timeout: Duration,
+    /// Time allowed for one login at the IAM.
+    pub(crate) login_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -70,12 +74,13 @@ impl std::fmt::Debug for Config {
             .field("max_failures", &self.max_failures)
             .field("call_timeout", &self.call_timeout)
             .field("reset_timeout", &self.reset_timeout)
+            .field("login_timeout", &self.login_timeout)
             .finish()
     }
 }
 
 /// The flags that take a value.
-const FLAGS: [&str; 9] = [
+const FLAGS: [&str; 10] = [
     "iam",
     "movies",
     "user",
@@ -85,6 +90,7 @@ const FLAGS: [&str; 9] = [
     "max-failures",
     "call-timeout-ms",
     "reset-timeout-ms",
+    "login-timeout-ms",
 ];
 
 /// What the command line asked for.
@@ -192,6 +198,11 @@ pub(crate) fn parse(
             "reset-timeout-ms",
             "PORTCULLIS_RESET_TIMEOUT_MS",
             3000,
+        )?),
+        login_timeout: Duration::from_millis(number(
+            "login-timeout-ms",
+            "PORTCULLIS_LOGIN_TIMEOUT_MS",
+            10_000,
         )?),
     }))
 }

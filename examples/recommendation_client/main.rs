@@ -202,7 +202,7 @@ impl Login {
             user: config.user.clone(),
             password: config.password.clone(),
             http: reqwest::Client::builder()
-                .timeout(config.call_timeout)
+                .timeout(config.login_timeout)
                 .build()
                 .expect("a client without TLS settings always builds"),
         }

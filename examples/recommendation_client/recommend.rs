@@ -6,18 +6,12 @@
 
 use serde::Deserialize;
 
-/// A movie as the movie service lists it (the seed's fields; unknown fields ignored).
+/// A movie as the movie service lists it: only the name matters here; the seed's other
+/// fields (`id`, `url`, `coverImage`, `description`) and any new ones are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub(crate) struct Movie {
-    /// The store's id (absent in some stores' output; the name is used instead).
-    #[serde(default)]
-    pub(crate) id: Option<String>,
     /// The title.
     pub(crate) name: String,
-    /// Where to watch it.
-    #[serde(default)]
-    pub(crate) url: Option<String>,
 }
 
 /// Picks the movie with the highest score for `user`; ties go to the smaller name.
@@ -29,12 +23,12 @@ pub(crate) fn recommend<'a>(user: &str, movies: &'a [Movie]) -> Option<&'a Movie
     })
 }
 
-/// FNV-1a over `user`, a separator and the movie's id (or name): stable across runs and
-/// platforms, unlike `std`'s randomly seeded hasher.
+/// FNV-1a over `user`, a separator and the movie's name: stable across runs and
+/// platforms, unlike `std`'s randomly seeded hasher. The name rather than the id, because
+/// instances with in-memory stores give the same movie different ids.
 fn score(user: &str, movie: &Movie) -> u64 {
-    let key = movie.id.as_deref().unwrap_or(&movie.name);
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in user.bytes().chain([0]).chain(key.bytes()) {
+    for byte in user.bytes().chain([0]).chain(movie.name.bytes()) {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -45,11 +39,9 @@ fn score(user: &str, movie: &Movie) -> u64 {
 mod tests {
     use super::*;
 
-    fn movie(id: &str, name: &str) -> Movie {
+    fn movie(name: &str) -> Movie {
         Movie {
-            id: Some(id.to_owned()),
             name: name.to_owned(),
-            url: None,
         }
     }
 
@@ -60,11 +52,7 @@ mod tests {
 
     #[test]
     fn the_pick_does_not_depend_on_the_list_order() {
-        let movies = vec![
-            movie("1", "Alien"),
-            movie("2", "Brazil"),
-            movie("3", "Casablanca"),
-        ];
+        let movies = vec![movie("Alien"), movie("Brazil"), movie("Casablanca")];
         let mut reversed = movies.clone();
         reversed.reverse();
         assert_eq!(recommend("admin", &movies), recommend("admin", &reversed));
@@ -72,9 +60,7 @@ mod tests {
 
     #[test]
     fn different_users_can_get_different_picks() {
-        let movies: Vec<Movie> = (0..20)
-            .map(|i| movie(&i.to_string(), &format!("Movie {i}")))
-            .collect();
+        let movies: Vec<Movie> = (0..20).map(|i| movie(&format!("Movie {i}"))).collect();
         let picks: std::collections::HashSet<_> = ["ann", "bob", "cid", "dee", "eve"]
             .iter()
             .map(|user| recommend(user, &movies).map(|m| m.name.clone()))
@@ -89,6 +75,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(movies[0].name, "Alien");
-        assert_eq!(movies[0].id.as_deref(), Some("65f0c0ffee0000000000abcd"));
     }
 }

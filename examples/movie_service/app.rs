@@ -419,3 +419,265 @@ async fn delete_genre(
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> ApiResult<Response> {
     state.login.login(form).await
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use http::{Request, StatusCode, header};
+    use portcullis::guard::jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::support::config::Secret;
+
+    const SECRET: &str = "a test secret that is at least 32 bytes long";
+
+    /// The service in the seed's HS256 mode, so tests can mint tokens.
+    async fn app() -> Router {
+        let config = Config {
+            jwt_secret_password: Some(Secret::new(SECRET.to_owned())),
+            instance_id: "movies-test".to_owned(),
+            ..Config::default()
+        };
+        build(&config).await.unwrap()
+    }
+
+    fn token(role: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = json!({
+            "sub": "5eed000000000000000000aa", "name": "tester", "role": role,
+            "roles": [role], "iss": "seedotech", "aud": "movies", "iat": now, "exp": now + 600,
+        });
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    async fn call(
+        app: &Router,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, http::HeaderMap, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, 1 << 20).await.unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (parts.status, parts.headers, json)
+    }
+
+    fn names(list: &Value) -> Vec<&str> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_list_is_public_and_adding_needs_a_token() {
+        let app = app().await;
+        let (status, headers, list) = call(&app, "GET", "/api/v1/movies/list", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["x-instance-id"], "movies-test");
+        assert_eq!(names(&list).len(), 3);
+
+        let movie = json!({"name": "Elephants Dream", "url": "https://orange.blender.org/"});
+        let (status, headers, body) =
+            call(&app, "POST", "/api/v1/movies", None, Some(movie.clone())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(body["code"], 1004);
+
+        let user = token("");
+        let (status, _, added) =
+            call(&app, "POST", "/api/v1/movies", Some(&user), Some(movie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(added["name"], "Elephants Dream");
+        let (_, _, list) = call(&app, "GET", "/api/v1/movies/list", None, None).await;
+        assert!(names(&list).contains(&"Elephants Dream"));
+        let path = format!("/api/v1/movies/{}", added["id"].as_str().unwrap());
+        let (status, _, fetched) = call(&app, "GET", &path, None, None).await;
+        assert_eq!((status, fetched), (StatusCode::OK, added));
+    }
+
+    #[tokio::test]
+    async fn changing_and_deleting_need_the_admin_role() {
+        let app = app().await;
+        let path = "/api/v1/movies/5eed00000000000000000001";
+        let patch = json!({"description": "Patched."});
+        let (status, _, body) =
+            call(&app, "PATCH", path, Some(&token("")), Some(patch.clone())).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::FORBIDDEN, Some(1007))
+        );
+        let (status, _, _) = call(&app, "DELETE", path, Some(&token("viewer")), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        let admin = token("admin");
+        let (status, _, patched) = call(&app, "PATCH", path, Some(&admin), Some(patch)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(patched["description"], "Patched.");
+        assert_eq!(patched["name"], "Big Buck Bunny");
+        let (status, _, body) = call(&app, "DELETE", path, Some(&admin), None).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({"message": "Successfully"}))
+        );
+        let (status, _, body) = call(&app, "DELETE", path, Some(&admin), None).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::NOT_FOUND, Some(1008))
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_a_4xx_in_the_model_and_stores_nothing() {
+        let app = app().await;
+        let user = token("admin");
+        let too_long = "x".repeat(401);
+        for (body, code) in [
+            (json!({"name": "", "url": "https://a.example/"}), 1001),
+            (json!({"name": "A", "url": "not a url"}), 1001),
+            (
+                json!({"name": "A", "url": "https://a.example/", "description": too_long}),
+                1001,
+            ),
+            (json!({"name": 5, "url": "https://a.example/"}), 1001),
+            (json!(["not", "an", "object"]), 1001),
+        ] {
+            let (status, _, reply) = call(
+                &app,
+                "POST",
+                "/api/v1/movies",
+                Some(&user),
+                Some(body.clone()),
+            )
+            .await;
+            assert!(status.is_client_error(), "{body}: {status}");
+            assert_eq!(reply["code"], code, "{body}: {reply}");
+        }
+        for path in ["/api/v1/movies/42", "/api/v1/genres/not-an-id"] {
+            let (status, _, reply) = call(&app, "GET", path, None, None).await;
+            assert_eq!(
+                (status, reply["code"].as_i64()),
+                (StatusCode::BAD_REQUEST, Some(1015))
+            );
+        }
+        let (status, _, _) = call(
+            &app,
+            "GET",
+            "/api/v1/movies/5eed0000000000000000ffff",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, _, list) = call(&app, "GET", "/api/v1/movies/list", None, None).await;
+        assert_eq!(names(&list).len(), 3, "nothing was stored");
+    }
+
+    #[tokio::test]
+    async fn genres_have_their_routes() {
+        let app = app().await;
+        let admin = token("admin");
+        let (status, _, added) = call(
+            &app,
+            "POST",
+            "/api/v1/genres",
+            Some(&admin),
+            Some(json!({"name": "Drama"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let path = format!("/api/v1/genres/{}", added["id"].as_str().unwrap());
+        let (status, _, patched) = call(
+            &app,
+            "PATCH",
+            &path,
+            Some(&admin),
+            Some(json!({"description": "Serious."})),
+        )
+        .await;
+        assert_eq!(
+            (status, &patched["description"]),
+            (StatusCode::OK, &json!("Serious."))
+        );
+        let (_, _, list) = call(&app, "GET", "/api/v1/genres/list", None, None).await;
+        assert_eq!(names(&list), ["Animation", "Science fiction", "Drama"]);
+        let (status, _, _) = call(&app, "DELETE", &path, Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn probes_and_the_openapi_document_are_served() {
+        let app = app().await;
+        for path in ["/healthz", "/readyz"] {
+            let (status, _, _) = call(&app, "GET", path, None, None).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+        }
+        let (status, _, doc) = call(&app, "GET", "/api-docs/openapi.json", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        for path in [
+            "/api/v1/movies/list",
+            "/api/v1/movies",
+            "/api/v1/movies/{id}",
+            "/api/v1/genres/list",
+            "/api/v1/genres",
+            "/api/v1/genres/{id}",
+            "/api/v1/login",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+        }
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        assert!(doc["paths"]["/api/v1/movies/{id}"]["delete"]["security"].is_array());
+    }
+
+    #[tokio::test]
+    async fn the_login_proxy_fails_fast_with_503_when_the_iam_is_unreachable() {
+        // Port 9 on loopback: nothing listens, the connection is refused at once.
+        let config = Config {
+            auth_addr: "http://127.0.0.1:9".to_owned(),
+            login_max_failures: 2,
+            ..Config::default()
+        };
+        let app = build(&config).await.unwrap();
+        let mut last = None;
+        for _ in 0..3 {
+            let request = Request::post("/api/v1/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("user=admin&password=x"))
+                .unwrap();
+            last = Some(app.clone().oneshot(request).await.unwrap());
+            assert_eq!(
+                last.as_ref().unwrap().status(),
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+        // The third call met an open breaker: it says when to retry.
+        assert!(last.unwrap().headers().contains_key(header::RETRY_AFTER));
+    }
+}

@@ -295,6 +295,7 @@ fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
+#[inline]
 fn fire(listener: Option<&EventListener>) {
     if let Some(listener) = listener {
         // A panicking listener must not unwind into the breaker or lose the call's result.

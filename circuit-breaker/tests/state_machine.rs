@@ -581,3 +581,31 @@ async fn clones_share_one_breaker_and_the_call_future_is_send() {
     assert_eq!(breaker.state(), State::Open);
     assert!(format!("{breaker:?}").contains("Open"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_failures_trip_the_breaker_exactly_once() {
+    let (opened, on_open) = counter();
+    let breaker = CircuitBreaker::builder()
+        .max_failures(50)
+        .reset_timeout(Duration::from_secs(3600))
+        .on_open(on_open)
+        .build();
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let breaker = breaker.clone();
+        workers.push(tokio::spawn(async move {
+            for _ in 0..500 {
+                let _ = fail(&breaker).await;
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let snapshot = breaker.snapshot();
+    assert_eq!(snapshot.state, State::Open);
+    assert_eq!(opened.load(Ordering::SeqCst), 1);
+    assert_eq!(snapshot.failures + snapshot.rejections, 2000);
+    assert!(snapshot.failures >= 50);
+}

@@ -111,6 +111,18 @@ impl JwksKeys {
         }
     }
 
+    /// The wait before background retry number `failures`: doubling from one second
+    /// while no key was ever loaded, capped at the refetch interval.
+    fn backoff(&self, failures: u32) -> Duration {
+        if self.is_loaded() {
+            return self.settings.min_refetch_interval;
+        }
+        UNLOADED_RETRY
+            .saturating_mul(1 << failures.saturating_sub(1).min(16))
+            .min(self.settings.min_refetch_interval)
+            .max(UNLOADED_RETRY.min(self.settings.min_refetch_interval))
+    }
+
     /// Whether the rate limit allows a fetch now.
     fn may_fetch(&self) -> bool {
         let last = *self
@@ -228,14 +240,19 @@ impl JwksKeys {
         let weak: Weak<Self> = Arc::downgrade(this);
         tokio::spawn(async move {
             let mut delay = first_delay;
+            let mut failures: u32 = 0;
             loop {
                 tokio::time::sleep(delay).await;
                 let Some(keys) = weak.upgrade() else { break };
                 delay = match keys.refresh().await {
-                    Ok(ttl) => ttl.mul_f32(0.9),
+                    Ok(ttl) => {
+                        failures = 0;
+                        ttl.mul_f32(0.9)
+                    }
                     Err(error) => {
                         tracing::warn!(url = %keys.settings.url, %error, "JWKS refresh failed; keeping the previous keys");
-                        keys.retry_interval()
+                        failures = failures.saturating_add(1);
+                        keys.backoff(failures)
                     }
                 };
             }
@@ -286,6 +303,25 @@ fn parse_max_age(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn background_retries_back_off_while_no_key_was_loaded() {
+        let keys = JwksKeys::new(
+            JwksSettings {
+                url: "http://127.0.0.1:1/jwks.json".parse().unwrap(),
+                client: reqwest::Client::new(),
+                min_refetch_interval: Duration::from_secs(60),
+                refresh_interval: Duration::from_secs(300),
+            },
+            Arc::new(crate::clock::SystemClock),
+            Box::new(|| {}),
+        );
+        let secs = |n| keys.backoff(n).as_secs();
+        assert_eq!(
+            [secs(1), secs(2), secs(3), secs(7), secs(40)],
+            [1, 2, 4, 60, 60]
+        );
+    }
 
     #[test]
     fn max_age_is_read_from_cache_control() {

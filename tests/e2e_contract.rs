@@ -129,6 +129,20 @@ async fn the_openapi_documents_list_every_route_and_swagger_ui_is_served() {
             page.contains("swagger-ui"),
             "Swagger UI's page: {page:.200}"
         );
+        // Its assets are compiled in (no CDN): the page works offline.
+        for asset in ["swagger-ui-bundle.js", "swagger-ui.css"] {
+            assert!(
+                page.contains(asset),
+                "index.html loads {asset} from the service"
+            );
+            let response = client
+                .get(service.url(&format!("/swagger/{asset}")))
+                .send()
+                .await
+                .expect("fetch a Swagger UI asset");
+            assert_eq!(response.status(), StatusCode::OK, "/swagger/{asset}");
+        }
+        assert!(!page.contains("://cdn"), "no asset from a CDN");
     }
 }
 

@@ -218,3 +218,37 @@ async fn the_login_proxy_answers_503_when_nothing_listens_at_the_iam_address() {
         "login with no IAM",
     );
 }
+
+#[test]
+fn the_recommendation_client_exit_code_tells_what_went_wrong() {
+    let users = start_user_service(0);
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let client = |password: &str| {
+        let mut command = example_command("recommendation_client");
+        command
+            .args(["--iam", &users.base_url, "--movies", &nowhere])
+            .args(["--rounds", "2", "--interval-ms", "10"])
+            .env("PORTCULLIS_PASSWORD", password);
+        Process::spawn("recommendation_client", command)
+    };
+
+    // Wrong credentials: 3, at once.
+    let mut rejected = client("not the password");
+    rejected.wait_for_line("`login: rejected`", LINE_TIMEOUT, |line| {
+        line.starts_with("login: rejected status=401")
+    });
+    assert_eq!(rejected.wait_for_exit(LINE_TIMEOUT), Some(3));
+
+    // Logged in, but no movie service ever answered: nothing to recommend, 1.
+    let mut empty = client(ADMIN_PASSWORD);
+    empty.wait_for_line("`login: ok`", LINE_TIMEOUT, |line| {
+        line.starts_with("login: ok")
+    });
+    empty.wait_for_line("`recommendation: none`", LINE_TIMEOUT, |line| {
+        line.starts_with("recommendation: none source=none")
+    });
+    empty.wait_for_line("the summary", LINE_TIMEOUT, |line| {
+        line == "summary: rounds=2 live=0 fallback=0 none=2"
+    });
+    assert_eq!(empty.wait_for_exit(LINE_TIMEOUT), Some(1));
+}

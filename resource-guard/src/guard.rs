@@ -18,7 +18,7 @@ use crate::cache::TokenCache;
 use crate::claims::{Claims, RawClaims, TimeClaim, Verified};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{GuardError, TokenRejection};
-use crate::jwks::{JwksKeys, JwksSettings};
+use crate::jwks::{JwksClient, JwksKeys, JwksSettings};
 use crate::keys::{self, KeyRing, KeySource, SourceKeys, TrustedKey};
 use crate::middleware::GuardLayer;
 
@@ -654,8 +654,9 @@ impl GuardBuilder {
     }
 
     /// Trusts the keys published at a JWKS URL (`http://`; `https://` needs the `rustls`
-    /// feature). An unreachable URL does not fail [`build`](Self::build): keys are
-    /// fetched again in the background and on demand. Default is none.
+    /// feature: rustls on `ring`, trusting the platform's CA roots). An unreachable URL
+    /// does not fail [`build`](Self::build): keys are fetched again in the background and
+    /// on demand. Default is none.
     #[must_use]
     pub fn jwks_url(mut self, url: impl AsRef<str>) -> Self {
         self.jwks_url = Some(url.as_ref().to_owned());
@@ -676,7 +677,9 @@ impl GuardBuilder {
         self
     }
 
-    /// The HTTP client for the JWKS URL. Default is a new client with the fetch timeout.
+    /// The HTTP client for the JWKS URL, used as given for `http://` and `https://` alike
+    /// (its TLS is then the application's business). Default is a new client with the
+    /// fetch timeout: reqwest for `http://`, rustls on `ring` for `https://`.
     #[must_use]
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
@@ -723,7 +726,9 @@ impl GuardBuilder {
 
     /// Checks the configuration, converts the keys and, with a JWKS URL, makes a first
     /// fetch (whose failure is logged, not returned) and starts the background refresh.
-    /// Must run inside a tokio runtime when a JWKS URL is set.
+    /// Must run inside a tokio runtime when a JWKS URL is set. An `https://` URL without
+    /// an [`http_client`](Self::http_client) fails here if the system has no CA
+    /// certificate to trust (install `ca-certificates` in slim images).
     pub async fn build(self) -> Result<Guard, GuardError> {
         let issuer = self
             .issuer
@@ -761,13 +766,23 @@ impl GuardBuilder {
                     }
                     _ => return Err(GuardError::config("the JWKS URL must be http or https")),
                 }
-                let client = match self.http_client {
-                    Some(client) => client,
-                    None => reqwest::Client::builder()
-                        .timeout(self.fetch_timeout)
-                        .redirect(reqwest::redirect::Policy::none())
-                        .build()
-                        .map_err(|e| GuardError::config_with("cannot build the HTTP client", e))?,
+                let client = match (self.http_client, url.scheme()) {
+                    (Some(client), _) => JwksClient::Reqwest(client),
+                    #[cfg(feature = "rustls")]
+                    (None, "https") => {
+                        JwksClient::Tls(crate::tls::TlsClient::new(self.fetch_timeout).map_err(
+                            |e| GuardError::config_with("cannot build the HTTPS client", e),
+                        )?)
+                    }
+                    (None, _) => JwksClient::Reqwest(
+                        reqwest::Client::builder()
+                            .timeout(self.fetch_timeout)
+                            .redirect(reqwest::redirect::Policy::none())
+                            .build()
+                            .map_err(|e| {
+                                GuardError::config_with("cannot build the HTTP client", e)
+                            })?,
+                    ),
                 };
                 let on_change_generation = Arc::clone(&generation);
                 let jwks = Arc::new(JwksKeys::new(

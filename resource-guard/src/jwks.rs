@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::keys::KeyRing;
 
 /// A JWKS response larger than this is refused.
-const MAX_JWKS_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// While no key was ever loaded, a fetch may be retried this often.
 const UNLOADED_RETRY: Duration = Duration::from_secs(1);
 /// Refreshes are never scheduled further apart than this, whatever `max-age` says.
@@ -23,6 +23,12 @@ const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
 pub(crate) enum FetchError {
     #[error("request failed: {0}")]
     Http(#[from] reqwest::Error),
+    #[cfg(feature = "rustls")]
+    #[error("request failed: {0}")]
+    Transport(String),
+    #[cfg(feature = "rustls")]
+    #[error("the request timed out")]
+    TimedOut,
     #[error("unexpected status {0}")]
     Status(reqwest::StatusCode),
     #[error("the key set is larger than {MAX_JWKS_BYTES} bytes")]
@@ -33,11 +39,29 @@ pub(crate) enum FetchError {
     NoUsableKey,
 }
 
+/// What fetches the key set.
+#[derive(Debug, Clone)]
+pub(crate) enum JwksClient {
+    /// reqwest: the default for `http://`, and any client the application gives.
+    Reqwest(reqwest::Client),
+    /// rustls on `ring`: the default for `https://` (feature `rustls`).
+    #[cfg(feature = "rustls")]
+    Tls(crate::tls::TlsClient),
+}
+
+/// The parts of a successful response the keys need.
+pub(crate) struct Fetched {
+    /// `Cache-Control: max-age`, when present.
+    pub(crate) max_age: Option<Duration>,
+    /// The body, at most [`MAX_JWKS_BYTES`] long.
+    pub(crate) body: Vec<u8>,
+}
+
 /// The settings of a [`JwksKeys`].
 #[derive(Debug, Clone)]
 pub(crate) struct JwksSettings {
     pub(crate) url: reqwest::Url,
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: JwksClient,
     pub(crate) min_refetch_interval: Duration,
     pub(crate) refresh_interval: Duration,
 }
@@ -174,35 +198,11 @@ impl JwksKeys {
             .last_attempt
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self.clock.now());
-        let response = self
-            .settings
-            .client
-            .get(self.settings.url.clone())
-            .header(http::header::ACCEPT, "application/json")
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            return Err(FetchError::Status(response.status()));
-        }
-        let max_age = response
-            .headers()
-            .get(http::header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_max_age);
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
-        {
-            return Err(FetchError::TooLarge);
-        }
-        let mut body = Vec::new();
-        let mut response = response;
-        while let Some(chunk) = response.chunk().await? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(FetchError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let Fetched { max_age, body } = match &self.settings.client {
+            JwksClient::Reqwest(client) => fetch_with_reqwest(client, &self.settings.url).await?,
+            #[cfg(feature = "rustls")]
+            JwksClient::Tls(client) => client.fetch(&self.settings.url).await?,
+        };
         let set = parse_jwks(&body)?;
         let ring = KeyRing::from_jwk_set(&set, self.settings.url.as_str());
         if ring.is_empty() {
@@ -300,6 +300,43 @@ fn parse_max_age(value: &str) -> Option<Duration> {
     max_age
 }
 
+async fn fetch_with_reqwest(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+) -> Result<Fetched, FetchError> {
+    let mut response = client
+        .get(url.clone())
+        .header(http::header::ACCEPT, "application/json")
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        return Err(FetchError::Status(response.status()));
+    }
+    let max_age = max_age_of(response.headers());
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+    {
+        return Err(FetchError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(FetchError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched { max_age, body })
+}
+
+/// The `max-age` of a response's `Cache-Control`, if any.
+pub(crate) fn max_age_of(headers: &http::HeaderMap) -> Option<Duration> {
+    headers
+        .get(http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_max_age)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,7 +346,7 @@ mod tests {
         let keys = JwksKeys::new(
             JwksSettings {
                 url: "http://127.0.0.1:1/jwks.json".parse().unwrap(),
-                client: reqwest::Client::new(),
+                client: JwksClient::Reqwest(reqwest::Client::new()),
                 min_refetch_interval: Duration::from_secs(60),
                 refresh_interval: Duration::from_secs(300),
             },

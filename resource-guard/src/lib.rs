@@ -79,7 +79,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `rustls` | off | `https://` JWKS URLs (reqwest with rustls); plain `http://` needs nothing |
+//! | `rustls` | off | `https://` JWKS URLs: rustls on the `ring` provider with the platform's CA roots (no aws-lc C build; no process-wide provider needed or installed); plain `http://` needs nothing |
 //!
 //! # Security notes
 //!
@@ -94,6 +94,8 @@ mod guard;
 mod jwks;
 mod keys;
 pub mod middleware;
+#[cfg(feature = "rustls")]
+mod tls;
 
 pub use claims::Claims;
 pub use clock::{Clock, SystemClock};

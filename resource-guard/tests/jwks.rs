@@ -222,6 +222,34 @@ async fn https_urls_need_the_rustls_feature_and_odd_schemes_are_refused() {
     assert_eq!(result.is_ok(), cfg!(feature = "rustls"), "{result:?}");
 }
 
+#[cfg(feature = "rustls")]
+#[tokio::test]
+async fn an_https_jwks_url_is_fetched_over_tls_only() {
+    // A plain-HTTP JWKS server behind an https URL: the TLS handshake fails, so no key is
+    // ever loaded (no fallback to plain text) and tokens wait for keys.
+    let server = JwksServer::start(vec![public_jwk(ED25519, Algorithm::EdDSA, "k1")]).await;
+    let guard = Guard::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks_url(format!("https://{}/.well-known/jwks.json", server.addr))
+        .build()
+        .await
+        .unwrap();
+    let reply = call_with(&app(&guard), "/me", &token_for(ED25519, "k1")).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(server.hits(), 0);
+    // The same server over http proves the key set itself was fine.
+    let guard = Guard::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .jwks_url(&server.url)
+        .build()
+        .await
+        .unwrap();
+    let reply = call_with(&app(&guard), "/me", &token_for(ED25519, "k1")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+}
+
 #[test]
 fn the_background_refresh_picks_up_new_keys() {
     // The JWKS server runs on its own runtime, in real time; the guard runs in paused

@@ -83,8 +83,8 @@
 //!
 //! # Security notes
 //!
-//! The rules the guard enforces, and why, are in the crate's `docs/security-guard.md`
-//! (merged into the workspace's `docs/security.md`).
+//! The rules the guard enforces, and why, are in the workspace's `docs/security.md`, section
+//! "Token validation in the resource guard".
 
 mod cache;
 mod claims;

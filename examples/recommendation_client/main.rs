@@ -136,9 +136,13 @@ async fn run(config: &Config, source: &MovieSource) -> ExitCode {
         if matches!(outcome, Fetch::Unauthorized) {
             // The token expired or the IAM rotated its keys: log in again, once.
             token = None;
-            if let Ok(new_token) = login.token().await {
-                token = Some(new_token);
-                outcome = source.fetch(token.as_deref()).await;
+            match login.token().await {
+                Ok(new_token) => {
+                    token = Some(new_token);
+                    outcome = source.fetch(token.as_deref()).await;
+                }
+                Err(LoginError::Rejected) => return ExitCode::from(EXIT_BAD_CREDENTIALS),
+                Err(LoginError::Unavailable) => {}
             }
         }
         let state = source.state();

@@ -9,6 +9,10 @@
 //! curl http://127.0.0.1:8810/api/v1/movies/list
 //! ```
 //!
+//! `--with-defaults` adds the response crate's `ServiceDefaults` layers (request id,
+//! timeout, body limit, panic catching, tracing span, error fallbacks) and nothing else, to
+//! tell their cost apart from the guard's and the full router's.
+//!
 //! `--body FILE` serves the movies in FILE (a JSON array in the seed's shape, e.g. the
 //! movie service's own list, so both servers send the same JSON); without it, 20
 //! generated movies. Like the real handler, each request reads the in-memory list under a
@@ -17,6 +21,7 @@
 use std::sync::{Arc, RwLock};
 
 use axum::{Json, Router, extract::State, routing::get};
+use portcullis::response::{RouterExt, ServiceDefaults};
 use serde::{Deserialize, Serialize};
 
 /// A movie in the seed's shape.
@@ -53,11 +58,13 @@ fn generated_movies() -> Vec<Movie> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut port = String::from("0");
     let mut body_file = None;
+    let mut with_defaults = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a value")?,
             "--body" => body_file = Some(args.next().ok_or("--body needs a value")?),
+            "--with-defaults" => with_defaults = true,
             _ => return Err(format!("unknown argument {arg:?}; see the file's header").into()),
         }
     }
@@ -66,9 +73,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => generated_movies(),
     };
 
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/api/v1/movies/list", get(list))
         .with_state(Arc::new(RwLock::new(movies)));
+    if with_defaults {
+        app = app.with_portcullis_defaults(ServiceDefaults::new());
+    }
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     println!("listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;

@@ -28,6 +28,15 @@ mod support;
 mod movie_app;
 #[path = "../user_service/app.rs"]
 mod user_app;
+// The recommendation client's pure parts are unit-tested here, where `cargo test` runs
+// the examples' unit tests; the client itself stays a plain binary for the e2e tests.
+#[cfg(test)]
+#[allow(dead_code)] // only its tests are used here
+#[path = "../recommendation_client/config.rs"]
+mod recommendation_config;
+#[cfg(test)]
+#[path = "../recommendation_client/recommend.rs"]
+mod recommendation_scoring;
 
 use std::error::Error;
 use std::process::ExitCode;

@@ -288,6 +288,18 @@ async fn routes_and_strips_prefixes(stack: &Stack, client: &reqwest::Client) {
             .to_str()
             .is_ok_and(|v| v.starts_with("Bearer"))
     );
+    // The movie instances started before nginx, so their first fetch of the IAM's keys
+    // (through the gateway) failed; until a retry succeeds they answer 503 with
+    // Retry-After, as documented. Wait for that, bounded, before judging tokens.
+    let token = login(
+        client,
+        &format!("{}/api/v1/admin/auth", stack.users[0].base_url()),
+        &stack.admin_password,
+    )
+    .await;
+    for movies in &stack.movies {
+        wait_until_keys_are_loaded(client, &movies.base_url(), &token).await;
+    }
     for iam in &stack.users {
         let token = login(
             client,
@@ -342,6 +354,31 @@ async fn routes_and_strips_prefixes(stack: &Stack, client: &reqwest::Client) {
 }
 
 /// Logs in as the admin at `url` (form `user`/`password`) and returns the token.
+/// Polls a movie instance with a valid token and an empty body until its guard has keys:
+/// the answer is then the handler's validation error instead of the guard's 503.
+async fn wait_until_keys_are_loaded(client: &reqwest::Client, movies_url: &str, token: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = client
+            .post(format!("{movies_url}/api/v1/movies"))
+            .bearer_auth(token)
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("movie instance answers")
+            .status();
+        if status != 503 {
+            assert!(status.is_client_error(), "{movies_url}: {status}");
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{movies_url} never loaded the IAM's keys"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn login(client: &reqwest::Client, url: &str, password: &str) -> String {
     let response = client
         .post(url)

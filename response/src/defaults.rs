@@ -2,21 +2,28 @@
 //! and the conversion of every other error response into the model.
 
 use std::any::Any;
-use std::convert::Infallible;
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
-use axum::middleware::{map_request, map_response_with_state};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
+use tower::util::MapRequestLayer;
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -114,10 +121,19 @@ pub trait RouterExt: sealed::Sealed + Sized {
     ///   with a code chosen by its status, keeping its status and headers;
     /// - RFC 9457 `application/problem+json` error bodies when the client asks for them
     ///   ([`ServiceDefaults::problem_json`]);
+    /// - `Connection: close` on every 413 response: a client that sent a body too large
+    ///   may still be sending it, so the connection cannot serve another request;
     /// - an `x-request-id` taken from the request (when it is at most 128 characters of
-    ///   `A-Z a-z 0-9 - _ . : + / =`) or generated (a UUID), set on the response and
-    ///   recorded in a `request` tracing span with the method and path (never the query,
-    ///   which may carry secrets); each response is logged at `INFO` in that span.
+    ///   `A-Z a-z 0-9 - _ . : + / =`) or generated, set on the response and recorded in a
+    ///   `request` tracing span with the method and path (never the query, which may carry
+    ///   secrets); each response is logged at `INFO` in that span.
+    ///
+    /// A generated request id is shaped like a UUID (RFC 9562 version 8, 36 characters):
+    /// 60 random bits drawn once per process, then a counter. It is unique within the
+    /// process and, with overwhelming probability, across processes, which is what log
+    /// correlation needs; it costs no system call per request. It is not a secret and not
+    /// unguessable: it reveals how many requests the process has generated ids for, so
+    /// never use it as a token or a capability.
     #[must_use]
     fn with_portcullis_defaults(self, defaults: ServiceDefaults) -> Self;
 }
@@ -127,21 +143,11 @@ where
     S: Clone + Send + Sync + 'static,
 {
     fn with_portcullis_defaults(self, defaults: ServiceDefaults) -> Self {
-        // Each `layer` wraps the previous ones, so the last is the outermost.
-        self.fallback(not_found)
-            .method_not_allowed_fallback(method_not_allowed)
-            .layer(DefaultBodyLimit::max(defaults.body_limit))
-            .layer(RequestBodyLimitLayer::new(defaults.body_limit))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::GATEWAY_TIMEOUT,
-                defaults.timeout,
-            ))
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(map_response_with_state(
-                defaults.problem_json,
-                finish_response,
-            ))
-            .layer(PropagateRequestIdLayer::x_request_id())
+        // One `Router::layer` call for the whole stack: each call boxes the route again and
+        // clones that box per request. In a `ServiceBuilder` the first layer is outermost.
+        let layers = ServiceBuilder::new()
+            .layer(MapRequestLayer::new(drop_unsafe_request_id))
+            .layer(SetRequestIdLayer::x_request_id(CountingRequestId))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(request_span)
@@ -149,8 +155,20 @@ where
                     // 5xx are already logged with their cause by `ApiError`.
                     .on_failure(()),
             )
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(map_request(drop_unsafe_request_id))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(FinishResponseLayer {
+                problem_json: defaults.problem_json,
+            })
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                defaults.timeout,
+            ))
+            .layer(RequestBodyLimitLayer::new(defaults.body_limit))
+            .layer(DefaultBodyLimit::max(defaults.body_limit));
+        self.fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(layers)
     }
 }
 
@@ -169,21 +187,72 @@ pub async fn method_not_allowed() -> ApiError {
 }
 
 fn request_span(request: &Request) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|id| id.to_str().ok())
-        .unwrap_or_default();
+    // The field values are only computed when the span is enabled.
     tracing::info_span!(
         "request",
         method = %request.method(),
         path = %request.uri().path(),
-        request_id,
+        request_id = request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|id| id.to_str().ok())
+            .unwrap_or_default(),
     )
 }
 
+/// Makes request ids without a system call per request: a random prefix drawn once per
+/// process, then a counter, laid out as an RFC 9562 version 8 UUID.
+#[derive(Debug, Clone, Copy)]
+struct CountingRequestId;
+
+impl MakeRequestId for CountingRequestId {
+    fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_bytes(&next_request_id())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+static REQUEST_ID_PREFIX: OnceLock<u64> = OnceLock::new();
+static REQUEST_ID_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// 64 random bits: the keys of std's `RandomState` come from the operating system's random
+/// source (read once per thread), and its keyed hash is as unpredictable as those keys.
+fn random_prefix() -> u64 {
+    RandomState::new().hash_one(std::process::id())
+}
+
+fn next_request_id() -> [u8; 36] {
+    let prefix = *REQUEST_ID_PREFIX.get_or_init(random_prefix);
+    let count = REQUEST_ID_COUNTER.fetch_add(1, Ordering::Relaxed);
+    request_id_text(prefix, count)
+}
+
+/// `prefix` and `count` as `xxxxxxxx-xxxx-8xxx-Nxxx-xxxxxxxxxxxx`; the version and variant
+/// bits replace 4 bits of the prefix and the top 2 bits of the count (reached after 2^62
+/// requests only).
+fn request_id_text(prefix: u64, count: u64) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut raw = [0u8; 16];
+    raw[..8].copy_from_slice(&prefix.to_be_bytes());
+    raw[8..].copy_from_slice(&count.to_be_bytes());
+    raw[6] = (raw[6] & 0x0f) | 0x80;
+    raw[8] = (raw[8] & 0x3f) | 0x80;
+    let mut text = [b'-'; 36];
+    let mut at = 0;
+    for (index, byte) in raw.iter().enumerate() {
+        if matches!(index, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 0x0f)];
+        at += 2;
+    }
+    text
+}
+
 /// A client's request id ends up in logs and responses: keep only short, plain ones.
-async fn drop_unsafe_request_id(mut request: Request) -> Request {
+fn drop_unsafe_request_id(mut request: Request) -> Request {
     let safe = |id: &HeaderValue| {
         let id = id.as_bytes();
         !id.is_empty()
@@ -214,16 +283,6 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
 }
 
 /// Whether the request's `Accept` names `application/problem+json` (with a non-zero `q`).
-struct AcceptsProblem(bool);
-
-impl<S: Send + Sync> FromRequestParts<S> for AcceptsProblem {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(Self(accepts_problem_json(&parts.headers)))
-    }
-}
-
 fn accepts_problem_json(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
@@ -256,17 +315,93 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Brings every error response into the model, then into problem+json if asked for.
-async fn finish_response<B>(
-    State(problem_json): State<bool>,
-    AcceptsProblem(wants_problem): AcceptsProblem,
-    response: Response<B>,
-) -> Response
+/// A plain service rather than an axum middleware function: no boxed future, and a
+/// successful response passes through untouched.
+#[derive(Debug, Clone, Copy)]
+struct FinishResponseLayer {
+    problem_json: bool,
+}
+
+impl<S> Layer<S> for FinishResponseLayer {
+    type Service = FinishResponse<S>;
+
+    fn layer(&self, inner: S) -> FinishResponse<S> {
+        FinishResponse {
+            inner,
+            problem_json: self.problem_json,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FinishResponse<S> {
+    inner: S,
+    problem_json: bool,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for FinishResponse<S>
 where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
+    S: Service<http::Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
 {
-    let response = into_model(response.map(Body::new));
-    if problem_json && wants_problem {
+    type Response = Response;
+    type Error = S::Error;
+    type Future = FinishResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let wants_problem = self.problem_json && accepts_problem_json(request.headers());
+        FinishResponseFuture {
+            inner: self.inner.call(request),
+            wants_problem,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct FinishResponseFuture<F> {
+        #[pin]
+        inner: F,
+        wants_problem: bool,
+    }
+}
+
+impl<F, ResBody, E> Future for FinishResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(cx))?;
+        Poll::Ready(Ok(finish_response(
+            response.map(Body::new),
+            *this.wants_problem,
+        )))
+    }
+}
+
+fn finish_response(response: Response, wants_problem: bool) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let mut response = into_model(response);
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the oversized body may still be on its way: the connection cannot
+        // carry another request (hyper closes it after this response).
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if wants_problem {
         into_problem(response)
     } else {
         response
@@ -382,6 +517,21 @@ mod tests {
         assert!(is_json(&with("application/problem+json")));
         assert!(!is_json(&with("text/plain; charset=utf-8")));
         assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn request_ids_are_uuid_shaped_and_carry_prefix_and_count() {
+        let text = request_id_text(0x0123_4567_89ab_cdef, 0x2a);
+        assert_eq!(&text, b"01234567-89ab-8def-8000-00000000002a");
+        let first = next_request_id();
+        let second = next_request_id();
+        assert_ne!(first, second);
+        assert_eq!(first[..18], second[..18], "one prefix per process");
+    }
+
+    #[test]
+    fn request_id_prefixes_differ_between_draws() {
+        assert_ne!(random_prefix(), random_prefix());
     }
 
     #[test]

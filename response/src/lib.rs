@@ -10,7 +10,8 @@
 //! - bad input: the [`Json`], [`Form`], [`Path`] and [`Query`] extractors wrap axum's and
 //!   reject with an [`ApiError`] (400, 413, 415 or 422, see each type);
 //! - everything else: [`RouterExt::with_portcullis_defaults`] adds the 404 and 405
-//!   fallbacks, a body limit (413), a timeout (504), panic catching (500 without details),
+//!   fallbacks, a body limit (413, closing the connection), a timeout (504), panic catching
+//!   (500 without details),
 //!   `x-request-id` handling and logging, RFC 9457 `application/problem+json` on request, and
 //!   rewrites any other non-JSON error response (say a plain-text 4xx from a layer or from
 //!   axum's own extractors) into the model;

@@ -232,6 +232,55 @@ async fn json_over_the_limit_is_413_while_streaming() {
 }
 
 #[tokio::test]
+async fn oversized_bodies_are_answered_with_connection_close() {
+    let big = oversized_json();
+    let by_length = Request::post("/movies")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, big.len())
+        .body(Body::from(big))
+        .unwrap();
+    for request in [
+        by_length,
+        json("/movies", oversized_json()),
+        json("/raw", oversized_json()),
+    ] {
+        let (status, headers, _) = send(request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(headers[header::CONNECTION], "close");
+    }
+    let (status, headers, _) = send(get_request("/nowhere")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!headers.contains_key(header::CONNECTION));
+}
+
+#[tokio::test]
+async fn the_server_closes_the_connection_after_a_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app()).await });
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let big = oversized_json();
+    let request = format!(
+        "POST /movies HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{big}",
+        big.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // Ends only when the server closes the connection; a kept-alive one would hang here.
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 413"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    server.abort();
+}
+
+#[tokio::test]
 async fn axums_own_json_rejections_are_rewritten_into_the_model() {
     expect_error(
         json("/raw", "{oops"),
@@ -397,7 +446,7 @@ async fn json_errors_of_the_handlers_own_are_left_alone() {
 async fn request_id_is_generated_when_absent() {
     let (_, headers, _) = send(get_request("/movies?limit=1")).await;
     let id = headers["x-request-id"].to_str().unwrap();
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(id.len(), 36, "UUID-shaped: {id}");
     let (_, other, _) = send(get_request("/movies?limit=1")).await;
     assert_ne!(other["x-request-id"], id);
 }

@@ -6,10 +6,17 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::Request;
+use std::time::Duration;
+
+use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use portcullis_response::{RouterExt, ServiceDefaults};
-use tower::ServiceExt;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 async fn movies() -> &'static str {
     r#"[{"name":"Alien","year":1979}]"#
@@ -43,6 +50,43 @@ fn layers(c: &mut Criterion) {
     group.bench_function("with_defaults", |b| {
         b.iter(|| runtime.block_on(get_once(layered.clone())));
     });
+    group.finish();
+
+    // Each tower-http layer of the stack alone, on the bare router, to see where the rest goes.
+    let single: [(&str, Router); 6] = [
+        // What any `Router::layer` call costs: the route boxed again.
+        (
+            "identity",
+            router().layer(tower::layer::util::Identity::new()),
+        ),
+        (
+            "timeout",
+            router().layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                Duration::from_secs(30),
+            )),
+        ),
+        ("trace", router().layer(TraceLayer::new_for_http())),
+        ("catch_panic", router().layer(CatchPanicLayer::new())),
+        (
+            "request_id",
+            router().layer(
+                ServiceBuilder::new()
+                    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                    .layer(PropagateRequestIdLayer::x_request_id()),
+            ),
+        ),
+        (
+            "body_limit",
+            router().layer(RequestBodyLimitLayer::new(1024 * 1024)),
+        ),
+    ];
+    let mut group = c.benchmark_group("bare_plus");
+    for (name, app) in single {
+        group.bench_function(name, |b| {
+            b.iter(|| runtime.block_on(get_once(app.clone())));
+        });
+    }
     group.finish();
 }
 

@@ -206,6 +206,7 @@ suite_checks!(
     creates_then_gets_and_finds,
     refuses_a_duplicate_name,
     concurrent_creates_of_one_name_leave_exactly_one,
+    concurrent_renames_to_one_name_leave_exactly_one,
     lists_in_pages_by_offset_and_cursor,
     updates_name_password_and_roles,
     deletes_and_frees_the_name,
@@ -507,5 +508,17 @@ async fn login_answers_503_when_the_database_goes_away() {
     assert!(body["message"].is_string(), "{body}");
     let text = body.to_string();
     assert!(!text.contains("127.0.0.1"), "driver details leaked: {text}");
+    databases.drop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_renames_to_one_name_leave_exactly_one_on_many_threads() {
+    let Some(uri) = mongodb_uri("concurrent_renames_to_one_name_leave_exactly_one_on_many_threads")
+    else {
+        return;
+    };
+    let databases = TestDatabases::new(&uri).await;
+    store_suite::concurrent_renames_to_one_name_leave_exactly_one(databases.store("rename").await)
+        .await;
     databases.drop_all().await;
 }

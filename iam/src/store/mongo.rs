@@ -154,12 +154,18 @@ fn object_id(id: &str) -> Result<ObjectId, IamError> {
     ObjectId::parse_str(&id).map_err(|_| IamError::MalformedId)
 }
 
+/// A unique-index violation. `MongoDB` reports E11000; `FerretDB` 1.x does too on inserts,
+/// but on updates answers `InternalError` (code 1) with `SQLite`'s "UNIQUE constraint failed",
+/// which two renames racing past the name check in `update` reach.
 fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
-    match err.kind.as_ref() {
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
-        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
-        _ => false,
-    }
+    const FERRETDB_INTERNAL_ERROR: i32 = 1;
+    let (code, message) = match err.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => (e.code, e.message.as_str()),
+        ErrorKind::Command(e) => (e.code, e.message.as_str()),
+        _ => return false,
+    };
+    code == DUPLICATE_KEY
+        || (code == FERRETDB_INTERNAL_ERROR && message.contains("UNIQUE constraint failed"))
 }
 
 fn map_error(err: mongodb::error::Error) -> IamError {

@@ -24,6 +24,7 @@ where
     creates_then_gets_and_finds(make_store().await).await;
     refuses_a_duplicate_name(make_store().await).await;
     concurrent_creates_of_one_name_leave_exactly_one(make_store().await).await;
+    concurrent_renames_to_one_name_leave_exactly_one(make_store().await).await;
     lists_in_pages_by_offset_and_cursor(make_store().await).await;
     updates_name_password_and_roles(make_store().await).await;
     deletes_and_frees_the_name(make_store().await).await;
@@ -99,6 +100,45 @@ pub async fn concurrent_creates_of_one_name_leave_exactly_one(store: SharedStore
         }
     }
     assert_eq!((created, duplicates), (1, 49));
+    let all = store.list(PageRequest::first(100)).await.unwrap();
+    assert_eq!(all.iter().filter(|u| u.name == "contended").count(), 1);
+}
+
+/// 20 users renamed to one name at once: exactly one rename succeeds, the others are
+/// duplicates (never a store error), and the name is held once.
+pub async fn concurrent_renames_to_one_name_leave_exactly_one(store: SharedStore) {
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(
+            store
+                .create(new_user(&format!("renamed-{n}")))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let tasks: Vec<_> = ids
+        .into_iter()
+        .map(|id| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let update = UserUpdate {
+                    name: Some("contended".to_owned()),
+                    ..UserUpdate::default()
+                };
+                store.update(&id, update).await
+            })
+        })
+        .collect();
+    let (mut renamed, mut duplicates) = (0, 0);
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(_) => renamed += 1,
+            Err(IamError::DuplicateName { .. }) => duplicates += 1,
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!((renamed, duplicates), (1, 19));
     let all = store.list(PageRequest::first(100)).await.unwrap();
     assert_eq!(all.iter().filter(|u| u.name == "contended").count(), 1);
 }

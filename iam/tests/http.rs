@@ -335,50 +335,22 @@ async fn user_routes_need_a_token_with_the_admin_role() {
         ),
         409
     );
-    assert_eq!(
-        status(
-            http.post(&users)
-                .bearer_auth(&admin)
-                .json(&json!({"name": "carol", "password": "long enough pw"}))
-                .send()
-                .await
-                .unwrap()
-        ),
-        409
-    );
-    assert_eq!(
-        status(
-            http.post(&users)
-                .bearer_auth(&admin)
-                .json(&json!({"name": "", "password": "long enough pw"}))
-                .send()
-                .await
-                .unwrap()
-        ),
-        400
-    );
-    assert_eq!(
-        status(
-            http.post(&users)
-                .bearer_auth(&admin)
-                .json(&json!({"name": "dave", "password": "short"}))
-                .send()
-                .await
-                .unwrap()
-        ),
-        400
-    );
-    assert_eq!(
-        status(
-            http.post(&users)
-                .bearer_auth(&admin)
-                .json(&json!({"name": "davedave", "password": "davedave"}))
-                .send()
-                .await
-                .unwrap()
-        ),
-        400
-    );
+    // Client mistakes on create: a taken name, and the password policy.
+    for (expected, body) in [
+        (409, json!({"name": "carol", "password": "long enough pw"})),
+        (400, json!({"name": "", "password": "long enough pw"})),
+        (400, json!({"name": "dave", "password": "short"})),
+        (400, json!({"name": "davedave", "password": "davedave"})),
+    ] {
+        let response = http
+            .post(&users)
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(status(response), expected, "{body}");
+    }
     assert_eq!(
         status(
             http.post(&users)

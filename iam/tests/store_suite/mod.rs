@@ -91,15 +91,7 @@ pub async fn concurrent_creates_of_one_name_leave_exactly_one(store: SharedStore
             tokio::spawn(async move { store.create(new_user("contended")).await })
         })
         .collect();
-    let (mut created, mut duplicates) = (0, 0);
-    for task in tasks {
-        match task.await.expect("task") {
-            Ok(_) => created += 1,
-            Err(IamError::DuplicateName { .. }) => duplicates += 1,
-            Err(other) => panic!("unexpected error {other:?}"),
-        }
-    }
-    assert_eq!((created, duplicates), (1, 49));
+    assert_eq!(successes_and_duplicates(tasks).await, (1, 49));
     let all = store.list(PageRequest::first(100)).await.unwrap();
     assert_eq!(all.iter().filter(|u| u.name == "contended").count(), 1);
 }
@@ -130,17 +122,25 @@ pub async fn concurrent_renames_to_one_name_leave_exactly_one(store: SharedStore
             })
         })
         .collect();
-    let (mut renamed, mut duplicates) = (0, 0);
+    assert_eq!(successes_and_duplicates(tasks).await, (1, 19));
+    let all = store.list(PageRequest::first(100)).await.unwrap();
+    assert_eq!(all.iter().filter(|u| u.name == "contended").count(), 1);
+}
+
+/// Counts the racing tasks that succeeded and those refused as duplicates; any other
+/// outcome fails the check.
+async fn successes_and_duplicates<T: std::fmt::Debug>(
+    tasks: Vec<tokio::task::JoinHandle<Result<T, IamError>>>,
+) -> (usize, usize) {
+    let (mut successes, mut duplicates) = (0, 0);
     for task in tasks {
         match task.await.expect("task") {
-            Ok(_) => renamed += 1,
+            Ok(_) => successes += 1,
             Err(IamError::DuplicateName { .. }) => duplicates += 1,
             Err(other) => panic!("unexpected error {other:?}"),
         }
     }
-    assert_eq!((renamed, duplicates), (1, 19));
-    let all = store.list(PageRequest::first(100)).await.unwrap();
-    assert_eq!(all.iter().filter(|u| u.name == "contended").count(), 1);
+    (successes, duplicates)
 }
 
 /// Pages by offset and by cursor are ordered by id, disjoint, and cover every user.

@@ -62,11 +62,14 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `mongodb` | no | `MongoUserStore`, on the official driver (collection `users`, unique index on `name`) |
+//! | `openapi` | no | the `openapi` module: the routes' `OpenAPI` document generated with utoipa from the handlers, `Iam::openapi` |
 
 mod bootstrap;
 mod error;
 mod iam;
 mod keys;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod password;
 mod routes;
 mod store;

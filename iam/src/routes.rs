@@ -15,7 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::IamError;
 use crate::iam::Iam;
+#[cfg(feature = "openapi")]
+use crate::openapi::{ErrorBody, MessageBody};
 use crate::store::{NewUser, PageRequest, UserUpdate, UserView};
+#[cfg(feature = "openapi")]
+use crate::token::IssuedToken;
 
 /// The path of the JWKS route.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -65,11 +69,17 @@ impl Iam {
     }
 }
 
-/// The login form or JSON body. `Debug` redacts the password.
+/// A login's credentials, as a form or JSON.
+// `Debug` (below) redacts the password.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Credentials))]
 struct LoginRequest {
+    /// The user name (`name` and `username` are accepted too).
     #[serde(alias = "name", alias = "username")]
+    #[cfg_attr(feature = "openapi", schema(example = "admin"))]
     user: String,
+    /// The password.
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     password: String,
 }
 
@@ -132,7 +142,27 @@ async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
         })
 }
 
-async fn login(State(iam): State<Iam>, request: Request) -> ApiResult<Response> {
+/// Logs in: a bearer token for `user` and `password`, sent as a form (the seed's) or JSON.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/admin/auth", tag = "auth",
+    request_body(
+        description = "The credentials, as a form (the seed's) or JSON",
+        content(
+            (LoginRequest = "application/x-www-form-urlencoded"),
+            (LoginRequest = "application/json")
+        )
+    ),
+    responses(
+        (status = 200, description = "A token (`Cache-Control: no-store`)", body = IssuedToken),
+        (status = 400, description = "Malformed body, or a missing field", body = ErrorBody),
+        (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 415, description = "Neither a form nor JSON", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for this name or address",
+            body = ErrorBody, headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The user store is unavailable", body = ErrorBody)
+    )
+))]
+pub(crate) async fn login(State(iam): State<Iam>, request: Request) -> ApiResult<Response> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -204,7 +234,15 @@ async fn rehash(iam: &Iam, id: &str, password: &str) {
     }
 }
 
-async fn jwks(State(iam): State<Iam>) -> Response {
+/// The public signing keys (a JWK set), for resource services' guards.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "The JWK set: current and recently retired public keys",
+        body = Object, content_type = "application/json",
+        example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
+            "kid": "<RFC 7638 thumbprint>", "x": "<base64url public key>"}]})))
+))]
+pub(crate) async fn jwks(State(iam): State<Iam>) -> Response {
     let mut response = Json(iam.keys().jwks().as_ref().clone()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -213,12 +251,19 @@ async fn jwks(State(iam): State<Iam>) -> Response {
     response
 }
 
-/// `POST /users` body (no `Debug`: it holds a password).
+/// A new user.
+// No `Debug`: it holds a password.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NewUser))]
 struct CreateUser {
+    /// The unique login name (at most 64 printable characters).
+    #[cfg_attr(feature = "openapi", schema(example = "ann"))]
     name: String,
+    /// The password, hashed with argon2id and never stored or shown as given.
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     password: String,
+    /// The roles, e.g. `["admin"]`.
     #[serde(default)]
     roles: Option<Vec<String>>,
     /// The seed's single role, accepted when `roles` is absent.
@@ -226,41 +271,63 @@ struct CreateUser {
     role: Option<String>,
 }
 
-/// `PATCH /users` body (no `Debug`: it holds a password).
+/// A change to a user: its id and any of name, password, roles.
+// No `Debug`: it holds a password.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UserPatch))]
 struct PatchUser {
+    /// The user to change (24 hexadecimal digits).
     id: String,
+    /// A new login name.
     #[serde(default)]
     name: Option<String>,
+    /// A new password.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(format = Password))]
     password: Option<String>,
+    /// New roles, replacing the old ones.
     #[serde(default)]
     roles: Option<Vec<String>>,
+    /// The seed's single role, accepted when `roles` is absent.
     #[serde(default)]
     role: Option<String>,
 }
 
-/// Reply to a create: the seed's message plus the new id.
+/// The reply to a create: the seed's message plus the new id.
 #[derive(Debug, Serialize)]
-struct Created {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(crate) struct Created {
+    /// Always `Successfully` (the seed's).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Successfully"))]
     message: &'static str,
+    /// The new user's id (24 hexadecimal digits).
     id: String,
 }
 
+/// `GET /users/list` query.
 #[derive(Debug, Deserialize)]
-struct ListParams {
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub(crate) struct ListParams {
+    /// Users to skip. Default 0.
     #[serde(default)]
     offset: Option<u64>,
+    /// At most this many users. Default 100, at most 1000.
     #[serde(default)]
     limit: Option<u32>,
+    /// Start after the user with this id (paging by id instead of offset).
     #[serde(default)]
     after: Option<String>,
 }
 
+/// `GET /users?id=` query.
 #[derive(Debug, Deserialize)]
-struct IdParam {
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub(crate) struct IdParam {
+    /// The user's id (24 hexadecimal digits).
+    // Optional for serde so that a missing id gets this route's own 400 message.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(required = true))]
     id: Option<String>,
 }
 
@@ -303,7 +370,25 @@ fn validate_roles(
     Ok(Some(out))
 }
 
-async fn create_user(State(iam): State<Iam>, request: Request) -> ApiResult<Json<Created>> {
+/// Creates a user (role `admin`).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/users", tag = "users",
+    request_body(content = CreateUser, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Created", body = Created),
+        (status = 400, description = "Malformed body, or invalid name, password or roles", body = ErrorBody),
+        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)
+    )
+))]
+pub(crate) async fn create_user(
+    State(iam): State<Iam>,
+    request: Request,
+) -> ApiResult<Json<Created>> {
     let body: CreateUser = json_body(request).await?;
     let name = validate_name(&body.name)?;
     if body.password.is_empty() {
@@ -331,7 +416,19 @@ async fn create_user(State(iam): State<Iam>, request: Request) -> ApiResult<Json
     }))
 }
 
-async fn list_users(
+/// Lists users in creation order (role `admin`).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/users/list", tag = "users",
+    params(ListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Users, in creation order", body = [UserView]),
+        (status = 400, description = "Malformed query", body = ErrorBody),
+        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody)
+    )
+))]
+pub(crate) async fn list_users(
     State(iam): State<Iam>,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Json<Vec<UserView>>> {
@@ -344,12 +441,41 @@ async fn list_users(
     Ok(Json(users.iter().map(UserView::from).collect()))
 }
 
-async fn get_user(State(iam): State<Iam>, Path(id): Path<String>) -> ApiResult<Json<UserView>> {
+/// One user (role `admin`).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/users/detail/{id}", tag = "users",
+    params(("id" = String, Path, description = "The user's id (24 hexadecimal digits)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody)
+    )
+))]
+pub(crate) async fn get_user(
+    State(iam): State<Iam>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserView>> {
     let user = iam.store().get(&id).await?;
     Ok(Json(UserView::from(&user)))
 }
 
-async fn get_user_by_query(
+/// One user, by query (role `admin`; the seed's form).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/users", tag = "users",
+    params(IdParam),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 400, description = "Missing or malformed id", body = ErrorBody),
+        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody)
+    )
+))]
+pub(crate) async fn get_user_by_query(
     State(iam): State<Iam>,
     Query(params): Query<IdParam>,
 ) -> ApiResult<Json<UserView>> {
@@ -360,13 +486,45 @@ async fn get_user_by_query(
     Ok(Json(UserView::from(&user)))
 }
 
-async fn delete_user(State(iam): State<Iam>, Path(id): Path<String>) -> ApiResult<Message> {
+/// Deletes a user (role `admin`).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete, path = "/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "The user's id (24 hexadecimal digits)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = MessageBody),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody)
+    )
+))]
+pub(crate) async fn delete_user(
+    State(iam): State<Iam>,
+    Path(id): Path<String>,
+) -> ApiResult<Message> {
     iam.store().delete(&id).await?;
     tracing::info!(id = %id, "deleted a user");
     Ok(Message::success())
 }
 
-async fn update_user(State(iam): State<Iam>, request: Request) -> ApiResult<Message> {
+/// Changes a user's name, password or roles (role `admin`).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    patch, path = "/users", tag = "users",
+    request_body(content = PatchUser, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Changed", body = MessageBody),
+        (status = 400, description = "Malformed body or id, invalid values, or nothing to change", body = ErrorBody),
+        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
+        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The new name is taken", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody)
+    )
+))]
+pub(crate) async fn update_user(State(iam): State<Iam>, request: Request) -> ApiResult<Message> {
     let body: PatchUser = json_body(request).await?;
     let current = iam.store().get(&body.id).await?;
     let name = body.name.as_deref().map(validate_name).transpose()?;

@@ -41,6 +41,7 @@ pub struct AccessClaims {
 /// What a successful login returns: `{"token", "tokenType": "Bearer", "expiresIn"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Token))]
 pub struct IssuedToken {
     /// The signed JWT.
     pub token: String,

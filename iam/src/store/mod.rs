@@ -47,6 +47,7 @@ impl fmt::Debug for User {
 /// `role` is the seed's single role (the first one, or `""`), kept for compatibility.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = User))]
 pub struct UserView {
     /// The id (24 hexadecimal digits).
     pub id: String,

@@ -10,7 +10,8 @@
 //!   `MongoUserStore` (feature `mongodb`). Names are unique; store errors map to 409, 404,
 //!   400 or 503, never a 500 for a client mistake.
 //! - **Passwords** are hashed with argon2id at the OWASP minimum (m = 19456 KiB, t = 2,
-//!   p = 1) on tokio's blocking pool, a bounded number at a time ([`PasswordPolicy`]).
+//!   p = 1) on a few dedicated threads that run below the runtime's priority, a bounded
+//!   number at a time ([`PasswordPolicy`]).
 //!   Unknown users are checked against a dummy hash, so timing does not tell which names
 //!   exist. Hashes are upgraded on login when the parameters change, and never appear in
 //!   a response or a log line.

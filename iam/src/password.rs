@@ -92,8 +92,10 @@ impl PasswordPolicy {
         self
     }
 
-    /// How many hashes or verifications run at once; more wait their turn, so the async
-    /// runtime stays responsive. Default is the number of CPU cores.
+    /// How many hashes or verifications run at once, which is also the number of hashing
+    /// threads; more wait their turn, so the async runtime stays responsive. Each thread
+    /// keeps an arena of `memory_kib` while the [`Passwords`] lives. Default is the number
+    /// of CPU cores.
     #[must_use]
     pub fn max_concurrent(mut self, hashes: usize) -> Self {
         self.max_concurrent = hashes.max(1);

@@ -8,6 +8,9 @@
 //! | `guard`    | [`portcullis-resource-guard`](guard)    | bearer-JWT validation as a tower layer, typed claims and roles |
 //! | `iam`      | [`portcullis-iam`](iam)                 | the token issuer: users, argon2id passwords, signing keys, JWKS, routes |
 //! | `breaker`  | [`portcullis-circuit-breaker`](breaker) | an async circuit breaker, its tower layer and a load-balancing HTTP client |
+//!
+//! Off by default: `openapi` turns on `portcullis-iam`'s `openapi` feature (the IAM routes'
+//! `OpenAPI` document, generated with utoipa, for a service's Swagger UI).
 
 #[cfg(feature = "response")]
 #[doc(inline)]

@@ -10,7 +10,7 @@
 //! (with a warning in the log). Then try:
 //!
 //! ```sh
-//! # Log in (the seed's form fields): {"token": "<JWT>", "token_type": "Bearer", "expires_in": 3600}
+//! # Log in (the seed's form fields): {"token": "<JWT>", "tokenType": "Bearer", "expiresIn": 3600}
 //! TOKEN=$(curl -s -X POST http://127.0.0.1:8808/api/v1/admin/auth \
 //!      -d user=admin -d password="$PORTCULLIS_ADMIN_PASSWORD" | sed 's/.*"token":"\([^"]*\)".*/\1/')
 //! # Manage users with the admin's token.

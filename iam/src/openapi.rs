@@ -25,7 +25,7 @@
 
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::iam::Iam;
 use crate::routes;
@@ -62,7 +62,6 @@ impl Iam {
 #[openapi(
     paths(routes::jwks),
     components(schemas(ErrorBody, MessageBody)),
-    modifiers(&BearerScheme),
     tags(
         (name = "auth", description = "Login and the public signing keys"),
         (name = "users", description = "User management (role admin)")
@@ -84,28 +83,20 @@ struct RootDoc;
 struct BaseDoc;
 
 fn document(base_path: &str) -> OpenApiDoc {
-    RootDoc::openapi().nest(base_path, BaseDoc::openapi())
-}
-
-/// Defines [`BEARER_SCHEME`].
-struct BearerScheme;
-
-impl Modify for BearerScheme {
-    fn modify(&self, openapi: &mut OpenApiDoc) {
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                BEARER_SCHEME,
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("JWT")
-                        .description(Some("A token from POST {base}/admin/auth."))
-                        .build(),
-                ),
-            );
-    }
+    let mut doc = RootDoc::openapi().nest(base_path, BaseDoc::openapi());
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            BEARER_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(format!("A token from POST {base_path}/admin/auth.")))
+                    .build(),
+            ),
+        );
+    doc
 }
 
 /// The error model's body. A schema only: responses are `portcullis_response::ApiError`.
@@ -228,6 +219,8 @@ mod tests {
         let doc = json(&iam.openapi());
         assert_eq!(documented(&doc), expected("/iam"));
         assert_routed(&iam, &doc).await;
+        let scheme = &doc["components"]["securitySchemes"][BEARER_SCHEME];
+        assert_eq!(scheme["description"], "A token from POST /iam/admin/auth.");
     }
 
     #[test]

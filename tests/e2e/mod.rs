@@ -151,6 +151,14 @@ impl Process {
         self.pending.drain(..).collect()
     }
 
+    /// Whether the process has not exited yet (checked now, without waiting).
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("query the child's status")
+            .is_none()
+    }
+
     /// Waits up to `timeout` for the process to exit by itself and returns its exit code.
     pub(crate) fn wait_for_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;

@@ -80,20 +80,45 @@ fn closed_call(c: &mut Criterion) {
 
 fn open_rejection(c: &mut Criterion) {
     let mut group = c.benchmark_group("open_rejection");
+    // Tripped inside a runtime, the breaker times its open period on the runtime's timer
+    // (a task on the worker thread), so rejections read no clock: the default set-up of a
+    // service.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .expect("a runtime");
     let breaker = portcullis();
-    for _ in 0..5 {
-        let _ = breaker.call(err).now_or_never();
+    {
+        let _context = runtime.enter();
+        for _ in 0..5 {
+            let _ = breaker.call(err).now_or_never();
+        }
     }
+    // Set-up only: let the worker run the timer's first tick.
+    thread::sleep(Duration::from_millis(50));
     assert!(breaker.remaining_open().is_some());
     group.bench_function("portcullis", |b| {
         b.iter(|| black_box(breaker.call(ok).now_or_never()));
     });
+    // Tripped outside any runtime: every rejection reads the (tokio) clock.
+    let clock_path = portcullis();
+    for _ in 0..5 {
+        let _ = clock_path.call(err).now_or_never();
+    }
+    group.bench_function("portcullis_no_runtime", |b| {
+        b.iter(|| black_box(clock_path.call(ok).now_or_never()));
+    });
+    // A clock that does not follow tokio's timer: every rejection reads it, runtime or not.
     let system_clock = CircuitBreaker::builder()
         .max_failures(1)
         .reset_timeout(HOUR)
         .clock(SystemClock)
         .build();
-    let _ = system_clock.call(err).now_or_never();
+    {
+        let _context = runtime.enter();
+        let _ = system_clock.call(err).now_or_never();
+    }
     group.bench_function("portcullis_system_clock", |b| {
         b.iter(|| black_box(system_clock.call(ok).now_or_never()));
     });

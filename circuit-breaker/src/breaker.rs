@@ -1,6 +1,5 @@
 //! The state machine.
 
-use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
@@ -8,12 +7,13 @@ use std::hash::{BuildHasher, Hasher};
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
+use thread_local::ThreadLocal;
 use tokio::time::Sleep;
 
 use crate::clock::Clock;
@@ -22,6 +22,8 @@ use crate::config::{
     Outcome, TimedListener,
 };
 use crate::error::BreakerError;
+
+mod timer;
 
 /// The breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +86,16 @@ const PERMITS_MASK: u64 = 0xFFFF;
 const COUNT_MASK: u64 = 0xFFFF_FFFF;
 const FORCED_OPEN: u32 = 0;
 const FORCED_CLOSED: u32 = 1;
+/// The count of an open word whose timer keeps `recent_nanos` fresh (see `timer`).
+const OPEN_TIMED: u32 = 1;
+const PHASE_AND_COUNT: u64 = (3 << PHASE_SHIFT) | COUNT_MASK;
+/// The words that reject a call without reading the clock.
+const WORD_OPEN_TIMED: u64 = (PHASE_OPEN << PHASE_SHIFT) | OPEN_TIMED as u64;
+const WORD_FORCED_OPEN: u64 = (PHASE_FORCED << PHASE_SHIFT) | FORCED_OPEN as u64;
+/// One rejection in this many, per thread, reads the clock even while the timer runs, so
+/// that a runtime too busy to fire the timer delays half-opening by a bounded number of
+/// rejections rather than forever.
+const CLOCK_CHECK_INTERVAL: u64 = 256;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Word(u64);
@@ -203,44 +215,45 @@ impl Window {
 #[derive(Default)]
 struct Padded<T>(T);
 
-const STRIPES: usize = 4;
-
-/// A counter for the hot path, split in per-thread stripes so that threads counting at
-/// the same time do not fight over one cache line.
+/// A counter for the hot paths: each thread adds to its own cell, on its own cache line,
+/// which only that thread writes, so counting takes a plain load and store (no atomic
+/// read-modify-write) and threads counting at once share nothing.
 #[derive(Default)]
-struct StripedCounter {
-    stripes: [Padded<AtomicU64>; STRIPES],
+struct LocalCounter {
+    cells: ThreadLocal<Padded<AtomicU64>>,
 }
 
-impl StripedCounter {
+impl LocalCounter {
+    /// This thread's cell.
+    #[inline]
+    fn cell(&self) -> &AtomicU64 {
+        match self.cells.get() {
+            Some(cell) => &cell.0,
+            None => self.new_cell(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_cell(&self) -> &AtomicU64 {
+        &self.cells.get_or(Padded::default).0
+    }
+
     #[inline]
     fn increment(&self) {
-        self.stripes[stripe()].0.fetch_add(1, Ordering::Relaxed);
+        let cell = self.cell();
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
     }
 
     fn sum(&self) -> u64 {
-        self.stripes
+        self.cells
             .iter()
-            .map(|stripe| stripe.0.load(Ordering::Relaxed))
+            .map(|cell| cell.0.load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
     }
-}
-
-/// This thread's stripe, assigned round-robin on first use.
-#[inline]
-fn stripe() -> usize {
-    thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    STRIPE.with(|stripe| {
-        let mut index = stripe.get();
-        if index == usize::MAX {
-            index = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
-            stripe.set(index);
-        }
-        index
-    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -262,13 +275,15 @@ pub(crate) struct Ticket {
 pub(crate) struct Shared {
     word: Padded<AtomicU64>,
     open_until_nanos: AtomicU64,
+    /// A clock reading no older than the open timer's tick, while the word is open-timed.
+    recent_nanos: AtomicU64,
     half_open_since_nanos: AtomicU64,
     reset_timeout_nanos: AtomicU64,
-    successes: StripedCounter,
+    successes: LocalCounter,
     failures: AtomicU64,
     timeouts: AtomicU64,
     slow_calls: AtomicU64,
-    rejections: StripedCounter,
+    rejections: LocalCounter,
     ignored: AtomicU64,
     jitter_state: AtomicU64,
     transition: Mutex<()>,
@@ -288,7 +303,11 @@ pub(crate) struct Shared {
     plain_successes: bool,
     listeners: Listeners,
     clock: Arc<dyn Clock>,
+    /// The clock follows tokio's timer, so open periods may be timed by the runtime.
+    timed_opening: bool,
     origin: Instant,
+    /// This breaker, for the open timer's task (which must not keep it alive).
+    this: Weak<Shared>,
 }
 
 fn nanos(duration: Duration) -> u64 {
@@ -298,9 +317,14 @@ fn nanos(duration: Duration) -> u64 {
 #[inline]
 fn fire(listener: Option<&EventListener>) {
     if let Some(listener) = listener {
-        // A panicking listener must not unwind into the breaker or lose the call's result.
-        let _ = catch_unwind(AssertUnwindSafe(|| listener()));
+        fire_now(listener);
     }
+}
+
+#[inline(never)]
+fn fire_now(listener: &EventListener) {
+    // A panicking listener must not unwind into the breaker or lose the call's result.
+    let _ = catch_unwind(AssertUnwindSafe(|| listener()));
 }
 
 fn fire_timed(listener: Option<&TimedListener>, elapsed: Duration) {
@@ -310,7 +334,7 @@ fn fire_timed(listener: Option<&TimedListener>, elapsed: Duration) {
 }
 
 impl Shared {
-    fn from_builder(builder: CircuitBreakerBuilder) -> Self {
+    fn from_builder(builder: CircuitBreakerBuilder, this: Weak<Shared>) -> Self {
         let (max_failures, window) = match builder.policy {
             FailurePolicy::ConsecutiveFailures { max_failures } => (max_failures.max(1), None),
             FailurePolicy::FailureRate {
@@ -331,13 +355,14 @@ impl Shared {
         Self {
             word: Padded(AtomicU64::new(Word::new(PHASE_CLOSED, 0, 0, 0).0)),
             open_until_nanos: AtomicU64::new(0),
+            recent_nanos: AtomicU64::new(0),
             half_open_since_nanos: AtomicU64::new(0),
             reset_timeout_nanos: AtomicU64::new(nanos(builder.reset_timeout)),
-            successes: StripedCounter::default(),
+            successes: LocalCounter::default(),
             failures: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             slow_calls: AtomicU64::new(0),
-            rejections: StripedCounter::default(),
+            rejections: LocalCounter::default(),
             ignored: AtomicU64::new(0),
             jitter_state: AtomicU64::new(RandomState::new().build_hasher().finish()),
             transition: Mutex::new(()),
@@ -363,8 +388,10 @@ impl Shared {
             plain_successes: !measures_calls && window.is_none(),
             window,
             listeners,
+            timed_opening: builder.clock.follows_tokio_timer(),
             clock: builder.clock,
             origin,
+            this,
         }
     }
 
@@ -404,7 +431,34 @@ impl Shared {
                 started_nanos: 0,
             });
         }
+        let masked = word.0 & PHASE_AND_COUNT;
+        if (masked == WORD_OPEN_TIMED || masked == WORD_FORCED_OPEN)
+            && let Some(remaining) = self.reject_without_clock(masked)
+        {
+            return Err(remaining);
+        }
         self.admit_slow()
+    }
+
+    /// Rejects a call to a breaker forced open, or open with its timer running, or says
+    /// that this one should read the clock after all.
+    #[inline]
+    fn reject_without_clock(&self, masked: u64) -> Option<Duration> {
+        let cell = self.rejections.cell();
+        let count = cell.load(Ordering::Relaxed);
+        let remaining = if masked == WORD_OPEN_TIMED {
+            if count % CLOCK_CHECK_INTERVAL == CLOCK_CHECK_INTERVAL - 1 {
+                return None;
+            }
+            // Overstates the time left by at most the timer's tick (see `timer`).
+            let until = self.open_until_nanos.load(Ordering::Relaxed);
+            until.saturating_sub(self.recent_nanos.load(Ordering::Relaxed))
+        } else {
+            self.reset_timeout_nanos.load(Ordering::Relaxed)
+        };
+        cell.store(count.wrapping_add(1), Ordering::Relaxed);
+        fire(self.listeners.on_call_breaker_open.as_ref());
+        Some(Duration::from_nanos(remaining))
     }
 
     #[inline(never)]
@@ -487,8 +541,7 @@ impl Shared {
         if self.plain_successes && outcome == Outcome::Success && ticket.kind == TicketKind::Closed
         {
             self.successes.increment();
-            let word = self.load();
-            if word.count() != 0 {
+            if self.load().count() != 0 {
                 self.closed_success(u64::from(ticket.generation));
             }
             return;
@@ -575,7 +628,8 @@ impl Shared {
         }
     }
 
-    #[inline]
+    #[cold]
+    #[inline(never)]
     fn closed_success(&self, generation: u64) {
         let mut word = self.load();
         while word.is(PHASE_CLOSED, generation) && word.count() != 0 {
@@ -634,7 +688,7 @@ impl Shared {
 
     /// Opens the breaker if it is still in `from` at `generation`.
     fn trip(&self, from: u64, generation: u64, back_off: bool) {
-        {
+        let opened = {
             let _guard = self.lock();
             let mut word = self.load();
             if !word.is(from, generation) {
@@ -651,8 +705,34 @@ impl Shared {
             while let Err(current) = self.compare_exchange(word, word.next(PHASE_OPEN, 0)) {
                 word = current;
             }
+            word.next(PHASE_OPEN, 0).generation()
+        };
+        if self.timed_opening {
+            timer::start(self, opened);
         }
         fire(self.listeners.on_open.as_ref());
+    }
+
+    /// Lets rejections skip the clock: the open timer has just refreshed `recent_nanos`.
+    fn start_timed(&self, generation: u64) {
+        let mut word = self.load();
+        while word.is(PHASE_OPEN, generation) && word.count() != OPEN_TIMED {
+            match self.compare_exchange(word, word.with_count(OPEN_TIMED)) {
+                Ok(()) => return,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Sends rejections back to the clock: `recent_nanos` may be stale.
+    fn stop_timed(&self, generation: u64) {
+        let mut word = self.load();
+        while word.is(PHASE_OPEN, generation) && word.count() == OPEN_TIMED {
+            match self.compare_exchange(word, word.with_count(0)) {
+                Ok(()) => return,
+                Err(current) => word = current,
+            }
+        }
     }
 
     fn half_open(&self, generation: u64, now: u64) {
@@ -775,6 +855,13 @@ pin_project! {
     }
 }
 
+/// The call timeout's timer: on the heap, so that calls without a timeout do not carry
+/// its weight in their future, and out of line, so that their `poll` stays small.
+#[inline(never)]
+fn deadline(limit: Duration) -> Pin<Box<Sleep>> {
+    Box::pin(tokio::time::sleep(limit))
+}
+
 impl<F, Fut, C, T, E> Future for CallFuture<'_, F, Fut, C>
 where
     F: FnOnce() -> Fut,
@@ -783,7 +870,9 @@ where
 {
     type Output = Result<T, BreakerError<E>>;
 
-    #[inline]
+    // Out of line: `poll` then takes the future by reference wherever it is, rather than
+    // being inlined into a caller that first copies the whole future (measured in benches/).
+    #[inline(never)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if let Some(operation) = this.operation.take() {
@@ -791,9 +880,7 @@ where
                 Ok(ticket) => {
                     *this.ticket = Some(ticket);
                     if let Some(limit) = this.shared.call_timeout {
-                        // On the heap, so that calls without a timeout do not carry the
-                        // timer's weight in their future.
-                        *this.deadline = Some(Box::pin(tokio::time::sleep(limit)));
+                        *this.deadline = Some(deadline(limit));
                     }
                     this.running.set(Some(operation()));
                 }
@@ -926,7 +1013,7 @@ impl CircuitBreaker {
 
     pub(crate) fn from_builder(builder: CircuitBreakerBuilder) -> Self {
         Self {
-            shared: Arc::new(Shared::from_builder(builder)),
+            shared: Arc::new_cyclic(|this| Shared::from_builder(builder, this.clone())),
         }
     }
 

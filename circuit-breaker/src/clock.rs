@@ -12,11 +12,26 @@ use std::time::{Duration, Instant};
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current instant.
     fn now(&self) -> Instant;
+
+    /// Whether this clock reads the same time as the tokio runtime's timer, paused time
+    /// included, so that a tokio timer set for an instant of this clock fires when the
+    /// clock reaches it.
+    ///
+    /// When it does, a breaker that trips inside a tokio runtime schedules its move to
+    /// half-open on that runtime's timer, and rejects calls while open without reading the
+    /// clock. Default is `false`: the breaker reads the clock at every rejection.
+    fn follows_tokio_timer(&self) -> bool {
+        false
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> Instant {
         (**self).now()
+    }
+
+    fn follows_tokio_timer(&self) -> bool {
+        (**self).follows_tokio_timer()
     }
 }
 
@@ -30,10 +45,14 @@ impl Clock for TokioClock {
     fn now(&self) -> Instant {
         tokio::time::Instant::now().into_std()
     }
+
+    fn follows_tokio_timer(&self) -> bool {
+        true
+    }
 }
 
 /// The system's monotonic clock, `std::time::Instant::now()`, ignoring tokio's paused
-/// time.
+/// time (so an open breaker on this clock reads it at every rejection).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 

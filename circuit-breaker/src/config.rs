@@ -296,8 +296,10 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// Runs after the breaker half-opens. The open-to-half-open move happens lazily, at
-    /// the first call after the reset timeout. Default is none.
+    /// Runs after the breaker half-opens. With the default [`TokioClock`] and a breaker
+    /// that tripped inside a tokio runtime, a timer on that runtime makes the move at the
+    /// reset timeout; otherwise it happens at the first call after the reset timeout.
+    /// Either way it runs once per move. Default is none.
     #[must_use]
     pub fn on_half_open(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
         self.listeners.on_half_open = Some(Arc::new(listener));

@@ -14,7 +14,10 @@ pub enum BreakerError<E> {
     Open {
         /// How long until the breaker half-opens and admits a trial call. Zero while it is
         /// half-open with every trial permit in use; the current reset timeout, as a hint,
-        /// while it is forced open.
+        /// while it is forced open. While the open period is timed by the runtime (see the
+        /// [crate docs](crate)), it is counted from the timer's last reading and may
+        /// overstate the time left by up to an eighth of it, at most one second (plus any
+        /// lateness of the runtime's timer).
         remaining: Duration,
     },
     /// The call ran past the configured call timeout; its future was dropped.

@@ -26,7 +26,14 @@
 //! [`Snapshot`], an injectable [`Clock`], a tower layer and a load-balancing HTTP client.
 //!
 //! The hot path is a few atomic operations on one packed state word: no lock and no heap
-//! allocation per call; a mutex is taken only on state transitions.
+//! allocation per call; a mutex is taken only on state transitions. As in Akka, the move
+//! from open to half-open is scheduled: a breaker on the default [`TokioClock`] that trips
+//! inside a tokio runtime spawns one small task there, which keeps a recent clock reading
+//! while the breaker is open and half-opens it at the deadline, so rejections read no
+//! clock (their `remaining` may then overstate the time left by up to an eighth of it, at
+//! most one second, plus any lateness of the runtime's timer). Tripped outside a runtime,
+//! or on another clock, the breaker reads the clock as it rejects calls and half-opens at
+//! the first call after the deadline.
 //!
 //! # Example: a plain call
 //!
@@ -102,7 +109,10 @@
 //!
 //! The default clock follows tokio's, so `tokio::time::pause()` (tokio feature
 //! `test-util`) lets a test move past a 60-second reset timeout instantly; or inject a
-//! [`ManualClock`] with [`CircuitBreakerBuilder::clock`].
+//! [`ManualClock`] with [`CircuitBreakerBuilder::clock`]. With paused time, a call made
+//! right after `tokio::time::advance` sees the breaker exactly as the clock says: the open
+//! timer gives way to the clock as soon as the runtime's timer fires, before anything else
+//! runs.
 //!
 //! # Feature flags
 //!

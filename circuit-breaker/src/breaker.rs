@@ -4,6 +4,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -257,19 +258,46 @@ impl LocalCounter {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u8)]
+#[repr(u32)]
 enum TicketKind {
-    Closed,
-    Probe,
-    Bypass,
+    Closed = 1,
+    Probe = 2,
+    Bypass = 3,
 }
 
 /// Proof that a call was admitted, and in which state generation.
+///
+/// Two scalars, so that it travels in registers: the kind (never zero) and generation
+/// packed in `tag`, which also gives `Option<Ticket>` its niche.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ticket {
-    kind: TicketKind,
-    generation: u16,
     started_nanos: u64,
+    tag: NonZeroU32,
+}
+
+impl Ticket {
+    #[inline]
+    fn new(kind: TicketKind, word: Word, started_nanos: u64) -> Self {
+        let tag = ((kind as u32) << 16) | word.generation() as u32;
+        Self {
+            started_nanos,
+            tag: NonZeroU32::new(tag).unwrap_or(NonZeroU32::MAX),
+        }
+    }
+
+    #[inline]
+    fn kind(self) -> TicketKind {
+        match self.tag.get() >> 16 {
+            1 => TicketKind::Closed,
+            2 => TicketKind::Probe,
+            _ => TicketKind::Bypass,
+        }
+    }
+
+    #[inline]
+    fn generation(self) -> u64 {
+        u64::from(self.tag.get() & 0xFFFF)
+    }
 }
 
 pub(crate) struct Shared {
@@ -425,11 +453,7 @@ impl Shared {
     pub(crate) fn admit(&self) -> Result<Ticket, Duration> {
         let word = self.load();
         if word.phase() == PHASE_CLOSED && !self.measures_calls {
-            return Ok(Ticket {
-                kind: TicketKind::Closed,
-                generation: word.generation() as u16,
-                started_nanos: 0,
-            });
+            return Ok(Ticket::new(TicketKind::Closed, word, 0));
         }
         let masked = word.0 & PHASE_AND_COUNT;
         if (masked == WORD_OPEN_TIMED || masked == WORD_FORCED_OPEN)
@@ -509,15 +533,12 @@ impl Shared {
 
     #[inline]
     fn ticket(&self, kind: TicketKind, word: Word) -> Ticket {
-        Ticket {
-            kind,
-            generation: word.generation() as u16,
-            started_nanos: if self.measures_calls {
-                self.now_nanos()
-            } else {
-                0
-            },
-        }
+        let started_nanos = if self.measures_calls {
+            self.now_nanos()
+        } else {
+            0
+        };
+        Ticket::new(kind, word, started_nanos)
     }
 
     fn reject(&self, remaining: Duration) -> Duration {
@@ -538,11 +559,13 @@ impl Shared {
     #[allow(clippy::inline_always)] // the closed-state fast path, measured in benches/
     #[inline(always)]
     pub(crate) fn complete(&self, ticket: Ticket, outcome: Outcome) {
-        if self.plain_successes && outcome == Outcome::Success && ticket.kind == TicketKind::Closed
+        if self.plain_successes
+            && outcome == Outcome::Success
+            && ticket.kind() == TicketKind::Closed
         {
             self.successes.increment();
             if self.load().count() != 0 {
-                self.closed_success(u64::from(ticket.generation));
+                self.closed_success(ticket.generation());
             }
             return;
         }
@@ -589,11 +612,11 @@ impl Shared {
 
     /// Gives back a half-open permit whose call ended without a verdict.
     pub(crate) fn release(&self, ticket: Ticket) {
-        if ticket.kind != TicketKind::Probe {
+        if ticket.kind() != TicketKind::Probe {
             return;
         }
         let mut word = self.load();
-        while word.is(PHASE_HALF_OPEN, u64::from(ticket.generation)) && word.permits() > 0 {
+        while word.is(PHASE_HALF_OPEN, ticket.generation()) && word.permits() > 0 {
             match self.compare_exchange(word, word.with_permits(word.permits() - 1)) {
                 Ok(()) => return,
                 Err(current) => word = current,
@@ -603,26 +626,24 @@ impl Shared {
 
     #[inline]
     fn settle(&self, ticket: Ticket, failed: bool) {
-        match ticket.kind {
+        match ticket.kind() {
             TicketKind::Bypass => {}
             TicketKind::Closed => {
                 if let Some(window) = &self.window {
-                    if self.load().is(PHASE_CLOSED, u64::from(ticket.generation))
-                        && window.record(failed)
-                    {
-                        self.trip(PHASE_CLOSED, u64::from(ticket.generation), false);
+                    if self.load().is(PHASE_CLOSED, ticket.generation()) && window.record(failed) {
+                        self.trip(PHASE_CLOSED, ticket.generation(), false);
                     }
                 } else if failed {
-                    self.closed_failure(u64::from(ticket.generation));
+                    self.closed_failure(ticket.generation());
                 } else {
-                    self.closed_success(u64::from(ticket.generation));
+                    self.closed_success(ticket.generation());
                 }
             }
             TicketKind::Probe => {
                 if failed {
-                    self.trip(PHASE_HALF_OPEN, u64::from(ticket.generation), true);
+                    self.trip(PHASE_HALF_OPEN, ticket.generation(), true);
                 } else {
-                    self.probe_success(u64::from(ticket.generation));
+                    self.probe_success(ticket.generation());
                 }
             }
         }
@@ -870,22 +891,26 @@ where
 {
     type Output = Result<T, BreakerError<E>>;
 
-    // Out of line: `poll` then takes the future by reference wherever it is, rather than
-    // being inlined into a caller that first copies the whole future (measured in benches/).
-    #[inline(never)]
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // A closed-state ticket has nothing to give back if the call is dropped or panics,
+        // so it stays out of the future unless the call is still running after this poll.
+        let mut held = None;
         if let Some(operation) = this.operation.take() {
-            match this.shared.admit() {
-                Ok(ticket) => {
-                    *this.ticket = Some(ticket);
-                    if let Some(limit) = this.shared.call_timeout {
-                        *this.deadline = Some(deadline(limit));
-                    }
-                    this.running.set(Some(operation()));
-                }
+            let ticket = match this.shared.admit() {
+                Ok(ticket) => ticket,
                 Err(remaining) => return Poll::Ready(Err(BreakerError::Open { remaining })),
+            };
+            if ticket.kind() == TicketKind::Closed {
+                held = Some(ticket);
+            } else {
+                *this.ticket = Some(ticket);
             }
+            if let Some(limit) = this.shared.call_timeout {
+                *this.deadline = Some(deadline(limit));
+            }
+            this.running.set(Some(operation()));
         }
         let running = this
             .running
@@ -894,11 +919,14 @@ where
             .expect("CallFuture polled after completion");
         if let Poll::Ready(result) = running.poll(cx) {
             this.running.set(None);
-            if let Some(ticket) = this.ticket.take() {
+            if let Some(ticket) = held.or_else(|| this.ticket.take()) {
                 this.shared
                     .complete(ticket, this.classifier.classify(&result));
             }
             return Poll::Ready(result.map_err(BreakerError::Inner));
+        }
+        if held.is_some() {
+            *this.ticket = held;
         }
         if let Some(deadline) = this.deadline.as_mut()
             && deadline.as_mut().poll(cx).is_ready()

@@ -1166,6 +1166,24 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_keeps_its_kind_and_generation() {
+        for kind in [TicketKind::Closed, TicketKind::Probe, TicketKind::Bypass] {
+            for generation in [0, 1, GENERATION_MASK] {
+                let word = Word::new(PHASE_HALF_OPEN, generation, 0, 0);
+                let ticket = Ticket::new(kind, word, 42);
+                assert_eq!(ticket.kind(), kind);
+                assert_eq!(ticket.generation(), generation);
+                assert_eq!(ticket.started_nanos, 42);
+            }
+        }
+        assert_eq!(
+            size_of::<Option<Ticket>>(),
+            size_of::<Ticket>(),
+            "the tag is the niche"
+        );
+    }
+
+    #[test]
     fn the_generation_wraps_without_touching_the_phase() {
         let last = Word::new(PHASE_CLOSED, GENERATION_MASK, 0, 0);
         let next = last.next(PHASE_FORCED, FORCED_CLOSED);

@@ -31,9 +31,11 @@
 //! inside a tokio runtime spawns one small task there, which keeps a recent clock reading
 //! while the breaker is open and half-opens it at the deadline, so rejections read no
 //! clock (their `remaining` may then overstate the time left by up to an eighth of it, at
-//! most one second, plus any lateness of the runtime's timer). Tripped outside a runtime,
-//! or on another clock, the breaker reads the clock as it rejects calls and half-opens at
-//! the first call after the deadline.
+//! most one second, plus any lateness of the runtime's timer). If that runtime shuts down,
+//! the breaker goes back to reading the clock; if it stalls, one rejection in 256 on each
+//! thread still reads the clock, so an open breaker always half-opens. Tripped outside a
+//! runtime, or on another clock, the breaker reads the clock as it rejects calls and
+//! half-opens at the first call after the deadline.
 //!
 //! # Example: a plain call
 //!

@@ -2,6 +2,7 @@
 //! to half-open from a timer task and rejects calls without reading the clock. Each test
 //! runs on tokio's paused clock or a manual one: nothing here sleeps in real time.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -179,5 +180,28 @@ async fn a_clock_that_does_not_follow_tokio_is_read_at_every_rejection() {
     assert_eq!(rejected_for(&breaker).await, Duration::from_secs(7));
     clock.advance(Duration::from_secs(7));
     succeed(&breaker).await.unwrap();
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_timer_delays_half_opening_by_at_most_256_rejections_per_thread() {
+    let breaker = CircuitBreaker::builder()
+        .max_failures(1)
+        .reset_timeout(Duration::from_secs(10))
+        .build();
+    fail(&breaker).await.unwrap_err();
+    tokio::task::yield_now().await;
+    // Move the clock past the deadline without letting the runtime fire its timers, as a
+    // runtime stuck in a long poll would: `advance` moves the clock at its first poll.
+    let mut advance = std::pin::pin!(tokio::time::advance(Duration::from_secs(11)));
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    let _ = advance.as_mut().poll(&mut context);
+    let mut rejected = 0;
+    while let Some(Err(error)) = breaker.call(|| async { Ok::<_, &str>(()) }).now_or_never() {
+        assert!(error.is_open());
+        rejected += 1;
+        assert!(rejected < 256, "the breaker did not read the clock");
+    }
+    assert!(rejected > 0, "the timer's reading was in use");
     assert_eq!(breaker.state(), State::Closed);
 }

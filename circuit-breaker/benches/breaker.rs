@@ -19,9 +19,10 @@
 #![allow(missing_docs)]
 
 use std::convert::Infallible;
-use std::future::{Ready, ready};
+use std::future::{Future, Ready, ready};
 use std::hint::black_box;
-use std::task::{Context, Waker};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -158,6 +159,70 @@ fn open_rejection(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same calls polled where they are built (`pin!`), with no move into
+/// `now_or_never`: closer to an `.await` inside a larger future, and a measure of how much
+/// of the groups above is the harness's moves.
+fn in_place(c: &mut Criterion) {
+    fn poll<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+    let mut group = c.benchmark_group("closed_call_in_place");
+    group.bench_function("direct_future", |b| {
+        b.iter(|| black_box(poll(pin!(ok()))));
+    });
+    let breaker = portcullis();
+    group.bench_function("portcullis", |b| {
+        b.iter(|| black_box(poll(pin!(breaker.call(ok)))));
+    });
+    let closed_recloser = recloser();
+    group.bench_function("recloser", |b| {
+        b.iter(|| black_box(poll(pin!(closed_recloser.call(ok())))));
+    });
+    let closed_failsafe = failsafe();
+    group.bench_function("failsafe", |b| {
+        b.iter(|| black_box(poll(pin!(closed_failsafe.call(ok())))));
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("open_rejection_in_place");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let open = portcullis();
+    {
+        let _context = runtime.enter();
+        for _ in 0..5 {
+            let _ = open.call(err).now_or_never();
+        }
+    }
+    thread::sleep(Duration::from_millis(50));
+    group.bench_function("portcullis", |b| {
+        b.iter(|| black_box(poll(pin!(open.call(ok)))));
+    });
+    let forced = portcullis();
+    forced.force_open();
+    group.bench_function("portcullis_forced_open", |b| {
+        b.iter(|| black_box(poll(pin!(forced.call(ok)))));
+    });
+    let open_recloser = recloser();
+    for _ in 0..6 {
+        let _ = open_recloser.call(err()).now_or_never();
+    }
+    group.bench_function("recloser", |b| {
+        b.iter(|| black_box(poll(pin!(open_recloser.call(ok())))));
+    });
+    let open_failsafe = failsafe();
+    for _ in 0..5 {
+        let _ = open_failsafe.call(err()).now_or_never();
+    }
+    group.bench_function("failsafe", |b| {
+        b.iter(|| black_box(poll(pin!(open_failsafe.call(ok())))));
+    });
+    group.finish();
+}
+
 /// Two threads each make `iters` closed-state calls on one shared breaker; the time is
 /// for both, so criterion's element throughput is calls per second overall.
 fn two_threads(c: &mut Criterion) {
@@ -231,6 +296,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = closed_call, open_rejection, two_threads, tower_layer
+    targets = closed_call, open_rejection, in_place, two_threads, tower_layer
 }
 criterion_main!(benches);

@@ -883,6 +883,19 @@ fn deadline(limit: Duration) -> Pin<Box<Sleep>> {
     Box::pin(tokio::time::sleep(limit))
 }
 
+/// Whether the call timeout has passed; then the timer is dropped. Out of line, so that
+/// `CallFuture::poll` stays small enough to be inlined.
+#[inline(never)]
+fn expired(deadline: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> bool {
+    let expired = deadline
+        .as_mut()
+        .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+    if expired {
+        *deadline = None;
+    }
+    expired
+}
+
 impl<F, Fut, C, T, E> Future for CallFuture<'_, F, Fut, C>
 where
     F: FnOnce() -> Fut,
@@ -891,7 +904,11 @@ where
 {
     type Output = Result<T, BreakerError<E>>;
 
-    #[inline]
+    // Each `call` site has its own `F` and `Fut`, so this is instantiated once per site and
+    // inlining duplicates nothing; inlined, the result is built where the caller wants it
+    // (returned through memory, a 40-byte result costs a store-forwarding stall: benches/).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         // A closed-state ticket has nothing to give back if the call is dropped or panics,
@@ -928,12 +945,9 @@ where
         if held.is_some() {
             *this.ticket = held;
         }
-        if let Some(deadline) = this.deadline.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
+        if this.deadline.is_some() && expired(this.deadline, cx) {
             // Cancel the call now, not when this future is dropped.
             this.running.set(None);
-            *this.deadline = None;
             let elapsed = this.shared.call_timeout.unwrap_or_default();
             if let Some(ticket) = this.ticket.take() {
                 this.shared.complete_timeout(ticket, elapsed);

@@ -35,7 +35,9 @@
 //! the breaker goes back to reading the clock; if it stalls, one rejection in 256 on each
 //! thread still reads the clock, so an open breaker always half-opens. Tripped outside a
 //! runtime, or on another clock, the breaker reads the clock as it rejects calls and
-//! half-opens at the first call after the deadline.
+//! half-opens at the first call after the deadline. (The runtime needs its timer enabled,
+//! as `#[tokio::main]` does; on one without, the task panics, tokio reports it, and the
+//! breaker reads the clock.)
 //!
 //! # Example: a plain call
 //!

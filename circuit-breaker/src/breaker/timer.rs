@@ -108,6 +108,12 @@ impl Future for OpenTimer {
         let Some(shared) = this.shared.upgrade() else {
             return Poll::Ready(());
         };
+        let waker = this.waker(cx.waker());
+        // Made before anything is marked: on a runtime without timers this panics (tokio
+        // reports it) and the breaker stays on the clock.
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::ZERO)));
         loop {
             if !shared.load().is(PHASE_OPEN, this.generation) {
                 return Poll::Ready(());
@@ -131,16 +137,7 @@ impl Future for OpenTimer {
             };
             let deadline =
                 tokio::time::Instant::from_std(shared.origin + Duration::from_nanos(wake_at));
-            let waker = this.waker(cx.waker());
-            let sleep = match &mut this.sleep {
-                Some(sleep) => {
-                    sleep.as_mut().reset(deadline);
-                    sleep
-                }
-                None => this
-                    .sleep
-                    .insert(Box::pin(tokio::time::sleep_until(deadline))),
-            };
+            sleep.as_mut().reset(deadline);
             // Registered after the mark is set, so a timer firing from now on clears it.
             if sleep
                 .as_mut()

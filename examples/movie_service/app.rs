@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::Response;
 use mongodb::bson::oid::ObjectId;
 use portcullis::guard::{Claims, Guard, GuardError};
-use portcullis::response::{ApiError, ApiResult, Form, Json, Message, Path};
+use portcullis::response::{ApiError, ApiResult, ErrorBody, Form, Json, Message, Path};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,7 +20,7 @@ use crate::support::movies::{
     GenrePatch, MemoryMovieStore, MongoMovieStore, Movie, MovieGenre, MoviePatch, MovieStore,
     NewGenre, NewMovie, StoreError,
 };
-use crate::support::openapi::{BearerSecurity, ErrorBodyDoc, MessageDoc, swagger};
+use crate::support::openapi::{BearerSecurity, swagger};
 use crate::support::server::{ReadyCheck, connect_mongodb, finish_router, mongodb_target};
 
 #[path = "login.rs"]
@@ -45,7 +45,7 @@ struct AppState {
         description = "The seed's movie service on Portcullis: public listing, token-guarded writes, a login proxy behind a circuit breaker."
     ),
     modifiers(&BearerSecurity),
-    components(schemas(ErrorBodyDoc, MessageDoc)),
+    components(schemas(ErrorBody, Message)),
     tags(
         (name = "movies", description = "Movies (the seed's model)"),
         (name = "genres", description = "Movie genres (the seed's MovieGenre)"),
@@ -156,7 +156,7 @@ fn store_error(what: &'static str) -> impl Fn(StoreError) -> ApiError {
     get, path = "/api/v1/movies/list", tag = "movies",
     responses(
         (status = 200, description = "Every movie, oldest first", body = [Movie]),
-        (status = 503, description = "The store is unavailable", body = ErrorBodyDoc)
+        (status = 503, description = "The store is unavailable", body = ErrorBody)
     )
 )]
 async fn list_movies(State(state): State<AppState>) -> ApiResult<Json<Vec<Movie>>> {
@@ -175,8 +175,8 @@ async fn list_movies(State(state): State<AppState>) -> ApiResult<Json<Vec<Movie>
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The stored movie, with its id", body = Movie),
-        (status = 400, description = "Invalid input (name required, url a URL, 400 characters at most)", body = ErrorBodyDoc),
-        (status = 401, description = "No token, or a bad one", body = ErrorBodyDoc)
+        (status = 400, description = "Invalid input (name required, url a URL, 400 characters at most)", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody)
     )
 )]
 async fn add_movie(
@@ -202,8 +202,8 @@ async fn add_movie(
     params(("id" = String, Path, description = "The movie's 24-hex-digit id")),
     responses(
         (status = 200, description = "The movie", body = Movie),
-        (status = 400, description = "Malformed id", body = ErrorBodyDoc),
-        (status = 404, description = "No such movie", body = ErrorBodyDoc)
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 404, description = "No such movie", body = ErrorBody)
     )
 )]
 async fn get_movie(
@@ -226,10 +226,10 @@ async fn get_movie(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The movie as it now is", body = Movie),
-        (status = 400, description = "Invalid input or id", body = ErrorBodyDoc),
-        (status = 401, description = "No token, or a bad one", body = ErrorBodyDoc),
-        (status = 403, description = "Not an admin", body = ErrorBodyDoc),
-        (status = 404, description = "No such movie", body = ErrorBodyDoc)
+        (status = 400, description = "Invalid input or id", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such movie", body = ErrorBody)
     )
 )]
 async fn update_movie(
@@ -257,10 +257,10 @@ async fn update_movie(
     params(("id" = String, Path, description = "The movie's 24-hex-digit id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Deleted", body = MessageDoc),
-        (status = 401, description = "No token, or a bad one", body = ErrorBodyDoc),
-        (status = 403, description = "Not an admin", body = ErrorBodyDoc),
-        (status = 404, description = "No such movie", body = ErrorBodyDoc)
+        (status = 200, description = "Deleted", body = Message),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such movie", body = ErrorBody)
     )
 )]
 async fn delete_movie(
@@ -284,7 +284,7 @@ async fn delete_movie(
     get, path = "/api/v1/genres/list", tag = "genres",
     responses(
         (status = 200, description = "Every genre, oldest first", body = [MovieGenre]),
-        (status = 503, description = "The store is unavailable", body = ErrorBodyDoc)
+        (status = 503, description = "The store is unavailable", body = ErrorBody)
     )
 )]
 async fn list_genres(State(state): State<AppState>) -> ApiResult<Json<Vec<MovieGenre>>> {
@@ -303,8 +303,8 @@ async fn list_genres(State(state): State<AppState>) -> ApiResult<Json<Vec<MovieG
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The stored genre, with its id", body = MovieGenre),
-        (status = 400, description = "Invalid input", body = ErrorBodyDoc),
-        (status = 401, description = "No token, or a bad one", body = ErrorBodyDoc)
+        (status = 400, description = "Invalid input", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody)
     )
 )]
 async fn add_genre(
@@ -329,8 +329,8 @@ async fn add_genre(
     params(("id" = String, Path, description = "The genre's 24-hex-digit id")),
     responses(
         (status = 200, description = "The genre", body = MovieGenre),
-        (status = 400, description = "Malformed id", body = ErrorBodyDoc),
-        (status = 404, description = "No such genre", body = ErrorBodyDoc)
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 404, description = "No such genre", body = ErrorBody)
     )
 )]
 async fn get_genre(
@@ -353,10 +353,10 @@ async fn get_genre(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The genre as it now is", body = MovieGenre),
-        (status = 400, description = "Invalid input or id", body = ErrorBodyDoc),
-        (status = 401, description = "No token, or a bad one", body = ErrorBodyDoc),
-        (status = 403, description = "Not an admin", body = ErrorBodyDoc),
-        (status = 404, description = "No such genre", body = ErrorBodyDoc)
+        (status = 400, description = "Invalid input or id", body = ErrorBody),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such genre", body = ErrorBody)
     )
 )]
 async fn update_genre(
@@ -384,10 +384,10 @@ async fn update_genre(
     params(("id" = String, Path, description = "The genre's 24-hex-digit id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Deleted", body = MessageDoc),
-        (status = 401, description = "No token, or a bad one", body = ErrorBodyDoc),
-        (status = 403, description = "Not an admin", body = ErrorBodyDoc),
-        (status = 404, description = "No such genre", body = ErrorBodyDoc)
+        (status = 200, description = "Deleted", body = Message),
+        (status = 401, description = "No token, or a bad one", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such genre", body = ErrorBody)
     )
 )]
 async fn delete_genre(
@@ -412,8 +412,8 @@ async fn delete_genre(
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The IAM's token response, e.g. {\"token\": \"<JWT>\"}"),
-        (status = 401, description = "Wrong user or password", body = ErrorBodyDoc),
-        (status = 503, description = "The IAM is down, slow, or the breaker is open", body = ErrorBodyDoc)
+        (status = 401, description = "Wrong user or password", body = ErrorBody),
+        (status = 503, description = "The IAM is down, slow, or the breaker is open", body = ErrorBody)
     )
 )]
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> ApiResult<Response> {

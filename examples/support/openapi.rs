@@ -1,10 +1,9 @@
-//! `OpenAPI` pieces both services share: the bearer security scheme, the error body's
-//! schema, and Swagger UI at `/swagger/index.html` (assets compiled in, no network).
+//! `OpenAPI` pieces both services share: the bearer security scheme and Swagger UI at `/swagger/index.html` (assets compiled in, no network).
 
 use axum::Router;
+use utoipa::Modify;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 /// The name routes use in `security(("bearer" = []))` (utoipa wants the literal there).
@@ -34,30 +33,6 @@ impl Modify for BearerSecurity {
             ),
         );
     }
-}
-
-/// The error body every failure carries: `{"code": <int>, "message": "<text>"}`.
-/// Documentation only: responses are built from `portcullis::response::ApiError`.
-#[derive(ToSchema)]
-#[schema(as = ErrorBody)]
-#[allow(dead_code)]
-pub(crate) struct ErrorBodyDoc {
-    /// A stable number from the error-code table.
-    #[schema(example = 1005)]
-    code: i32,
-    /// A message safe to show.
-    #[schema(example = "Invalid token")]
-    message: String,
-}
-
-/// The seed's reply to a write with no data: `{"message": "Successfully"}`.
-#[derive(ToSchema)]
-#[schema(as = Message)]
-#[allow(dead_code)]
-pub(crate) struct MessageDoc {
-    /// The text.
-    #[schema(example = "Successfully")]
-    message: String,
 }
 
 /// Swagger UI at `/swagger/index.html` and the document at [`OPENAPI_JSON`].

@@ -23,9 +23,10 @@
 //! assert!(doc.paths.paths.contains_key("/.well-known/jwks.json"));
 //! ```
 
+use portcullis_response::{ErrorBody, Message};
+use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{OpenApi, ToSchema};
 
 use crate::iam::Iam;
 use crate::routes;
@@ -61,7 +62,7 @@ impl Iam {
 #[derive(OpenApi)]
 #[openapi(
     paths(routes::jwks),
-    components(schemas(ErrorBody, MessageBody)),
+    components(schemas(ErrorBody, Message)),
     tags(
         (name = "auth", description = "Login and the public signing keys"),
         (name = "users", description = "User management (role admin)")
@@ -97,30 +98,6 @@ fn document(base_path: &str) -> OpenApiDoc {
             ),
         );
     doc
-}
-
-/// The error model's body. A schema only: responses are `portcullis_response::ApiError`.
-#[derive(ToSchema)]
-#[schema(as = ErrorBody)]
-#[allow(dead_code)] // never built: it describes ApiError's body
-pub(crate) struct ErrorBody {
-    /// A stable number from the error-code table.
-    #[schema(example = 1005)]
-    code: i32,
-    /// A message safe to show.
-    #[schema(example = "Invalid token")]
-    message: String,
-}
-
-/// The seed's reply to a write with no data. A schema only: replies are
-/// `portcullis_response::Message`.
-#[derive(ToSchema)]
-#[schema(as = Message)]
-#[allow(dead_code)] // never built: it describes Message
-pub(crate) struct MessageBody {
-    /// The text.
-    #[schema(example = "Successfully")]
-    message: String,
 }
 
 #[cfg(test)]

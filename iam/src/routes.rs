@@ -9,14 +9,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Form, Json, Router};
 use portcullis_resource_guard::require_role;
+#[cfg(feature = "openapi")]
+use portcullis_response::ErrorBody;
 use portcullis_response::{ApiError, ApiResult, ErrorCode, Message, Path, Query};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::IamError;
 use crate::iam::Iam;
-#[cfg(feature = "openapi")]
-use crate::openapi::{ErrorBody, MessageBody};
 use crate::store::{NewUser, PageRequest, UserUpdate, UserView};
 #[cfg(feature = "openapi")]
 use crate::token::IssuedToken;
@@ -492,7 +492,7 @@ pub(crate) async fn get_user_by_query(
     params(("id" = String, Path, description = "The user's id (24 hexadecimal digits)")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Deleted", body = MessageBody),
+        (status = 200, description = "Deleted", body = Message),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
         (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
@@ -514,7 +514,7 @@ pub(crate) async fn delete_user(
     request_body(content = PatchUser, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Changed", body = MessageBody),
+        (status = 200, description = "Changed", body = Message),
         (status = 400, description = "Malformed body or id, invalid values, or nothing to change", body = ErrorBody),
         (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
         (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),

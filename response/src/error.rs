@@ -16,10 +16,13 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 ///
 /// Services send it; clients (and tests) deserialize it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// A stable number from the [`ErrorCode`] table.
+    #[cfg_attr(feature = "openapi", schema(example = 1005))]
     pub code: i32,
     /// A message that is safe to show to the caller.
+    #[cfg_attr(feature = "openapi", schema(example = "Invalid token"))]
     pub message: String,
 }
 

@@ -77,8 +77,12 @@
 //!
 //! # Features
 //!
-//! This crate has no optional features; it uses `tower-http` with `catch-panic`, `limit`,
-//! `request-id`, `timeout` and `trace`.
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `openapi` | off | `utoipa::ToSchema` for [`ErrorBody`] and [`Message`], so a service's
+//! `OpenAPI` document can name the error model (`body = ErrorBody`) and the seed's write reply |
+//!
+//! It uses `tower-http` with `catch-panic`, `limit`, `request-id`, `timeout` and `trace`.
 
 mod code;
 mod defaults;

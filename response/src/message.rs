@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(serde_json::to_string(&reply).unwrap(), r#"{"message":"Successfully"}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// The text.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Successfully"))]
     pub message: Cow<'static, str>,
 }
 

@@ -466,37 +466,60 @@ mod tests {
         assert!(!outcome.matches);
     }
 
-    /// The scheduling policy of every thread named `portcullis-argon2-*` in this process
-    /// (field 41 of /proc/<pid>/task/<tid>/stat; the name, in parentheses and cut to 15
-    /// bytes, comes before it).
+    /// The scheduling policy of the calling thread: field 41 of /proc/thread-self/stat
+    /// (the name, in parentheses, comes before it and may hold spaces).
     #[cfg(target_os = "linux")]
-    fn hashing_thread_policies() -> Vec<u32> {
-        let mut policies = Vec::new();
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
-                continue; // the thread ended while we looked
-            };
-            let (name, rest) = stat.rsplit_once(") ").unwrap();
-            if name.ends_with("portcullis-argo") {
-                policies.push(rest.split_whitespace().nth(38).unwrap().parse().unwrap());
-            }
+    fn this_thread_policy() -> u32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let (_, rest) = stat.rsplit_once(") ").unwrap();
+        rest.split_whitespace().nth(38).unwrap().parse().unwrap()
+    }
+
+    /// Runs one job on every thread of the pool at once (each job waits at a barrier that
+    /// only opens when all threads hold one) and returns their scheduling policies. Reading
+    /// them from inside this pool's own threads keeps other tests' pools, which may be
+    /// starting at the same moment, out of the answer.
+    #[cfg(target_os = "linux")]
+    async fn policies_of_every_hashing_thread(passwords: &Passwords) -> Vec<u32> {
+        let threads = passwords.inner.policy.max_concurrent;
+        let barrier = Arc::new(std::sync::Barrier::new(threads));
+        let mut jobs = tokio::task::JoinSet::new();
+        for _ in 0..threads {
+            let (passwords, barrier) = (passwords.clone(), Arc::clone(&barrier));
+            jobs.spawn(async move {
+                passwords
+                    .inner
+                    .pool
+                    .run(move |_| {
+                        barrier.wait();
+                        this_thread_policy()
+                    })
+                    .await
+                    .unwrap()
+            });
         }
-        policies
+        jobs.join_all().await
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_at_idle_priority() {
         const SCHED_IDLE: u32 = 5;
-        let passwords = fast().await;
-        passwords.hash("warm the pool up").await.unwrap();
-        let policies = hashing_thread_policies();
-        assert!(!policies.is_empty(), "no hashing thread found");
-        // Other tests' pools may run at the same time, but none turns idle priority off.
-        assert!(
-            policies.iter().all(|&policy| policy == SCHED_IDLE),
-            "{policies:?}"
-        );
+        let policies = policies_of_every_hashing_thread(&fast().await).await;
+        assert_eq!(policies, vec![SCHED_IDLE; policies.len()]);
+        assert!(!policies.is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn idle_priority_can_be_turned_off() {
+        const SCHED_OTHER: u32 = 0;
+        let passwords =
+            Passwords::new(PasswordPolicy::insecure_fast_for_tests().idle_priority(false))
+                .await
+                .unwrap();
+        let policies = policies_of_every_hashing_thread(&passwords).await;
+        assert_eq!(policies, vec![SCHED_OTHER; policies.len()]);
     }
 
     #[tokio::test]

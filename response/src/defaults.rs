@@ -5,8 +5,8 @@ use std::any::Any;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -24,11 +24,11 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::ErrorMarker;
 use crate::extract::code_for_status;
+use crate::timeout::RequestTimeoutLayer;
 use crate::{ApiError, ErrorCode};
 
 /// The request and response header that carries the request id.
@@ -145,12 +145,8 @@ where
     fn with_portcullis_defaults(self, defaults: ServiceDefaults) -> Self {
         // One `Router::layer` call for the whole stack: each call boxes the route again and
         // clones that box per request. In a `ServiceBuilder` the first layer is outermost.
-        let anchor = TimerAnchor::default();
         let layers = ServiceBuilder::new()
-            .layer(MapRequestLayer::new(move |request| {
-                anchor.ensure_started();
-                drop_unsafe_request_id(request)
-            }))
+            .layer(MapRequestLayer::new(drop_unsafe_request_id))
             .layer(SetRequestIdLayer::x_request_id(CountingRequestId))
             .layer(
                 TraceLayer::new_for_http()
@@ -164,56 +160,12 @@ where
                 problem_json: defaults.problem_json,
             })
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::GATEWAY_TIMEOUT,
-                defaults.timeout,
-            ))
+            .layer(RequestTimeoutLayer::new(defaults.timeout))
             .layer(RequestBodyLimitLayer::new(defaults.body_limit))
             .layer(DefaultBodyLimit::max(defaults.body_limit));
         self.fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(layers)
-    }
-}
-
-/// Keeps one short timer pending in the runtime that serves the router, for as long as the
-/// router lives.
-///
-/// Arming a timer that would fire before every other pending one makes tokio wake its I/O
-/// driver, a system call (an `eventfd` write) and an extra trip through `epoll`. With no
-/// other timer pending, every request's timeout is such a timer. With this anchor always
-/// due within [`TIMER_ANCHOR_PERIOD`], a request timeout longer than that is never the
-/// earliest, so arming it costs no system call; the anchor itself wakes the runtime once a
-/// period.
-#[derive(Clone, Default)]
-struct TimerAnchor(Arc<OnceLock<AbortOnDrop>>);
-
-const TIMER_ANCHOR_PERIOD: Duration = Duration::from_secs(1);
-
-impl TimerAnchor {
-    fn ensure_started(&self) {
-        if self.0.get().is_some() {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            // When two requests race here, the loser's task is aborted as its handle drops.
-            let _ = self.0.set(AbortOnDrop(runtime.spawn(async {
-                let mut ticks = tokio::time::interval(TIMER_ANCHOR_PERIOD);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    ticks.tick().await;
-                }
-            })));
-        }
-    }
-}
-
-/// Stops the anchor's task when the last clone of the router is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -586,39 +538,5 @@ mod tests {
             "Payload too large"
         );
         assert_eq!(problem_title(ErrorCode::Unknown), "Unknown");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn the_timer_anchor_starts_with_the_first_request_and_stops_with_the_router() {
-        use tower::ServiceExt;
-        let metrics = tokio::runtime::Handle::current().metrics();
-        let router = Router::new()
-            .route("/", axum::routing::get(|| async { "ok" }))
-            .with_portcullis_defaults(ServiceDefaults::new());
-        assert_eq!(
-            metrics.num_alive_tasks(),
-            0,
-            "nothing runs before a request"
-        );
-        for _ in 0..3 {
-            let response = router
-                .clone()
-                .oneshot(Request::new(Body::empty()))
-                .await
-                .unwrap();
-            assert_eq!(response.status(), StatusCode::OK);
-        }
-        assert_eq!(
-            metrics.num_alive_tasks(),
-            1,
-            "one anchor, however many requests"
-        );
-        drop(router);
-        tokio::task::yield_now().await;
-        assert_eq!(
-            metrics.num_alive_tasks(),
-            0,
-            "the anchor ends with the router"
-        );
     }
 }

@@ -82,13 +82,14 @@
 //! | `openapi` | off | `utoipa::ToSchema` for [`ErrorBody`] and [`Message`], so a service's
 //! `OpenAPI` document can name the error model (`body = ErrorBody`) and the seed's write reply |
 //!
-//! It uses `tower-http` with `catch-panic`, `limit`, `request-id`, `timeout` and `trace`.
+//! It uses `tower-http` with `catch-panic`, `limit`, `request-id` and `trace`; its own request timeout runs on tokio's timer (the `time` feature).
 
 mod code;
 mod defaults;
 mod error;
 mod extract;
 mod message;
+mod timeout;
 
 pub use code::ErrorCode;
 pub use defaults::{REQUEST_ID_HEADER, RouterExt, ServiceDefaults, method_not_allowed, not_found};

@@ -59,8 +59,9 @@ fn layers(c: &mut Criterion) {
             "identity",
             router().layer(tower::layer::util::Identity::new()),
         ),
+        // tower-http's timeout, which the defaults used before their own `RequestTimeout`.
         (
-            "timeout",
+            "tower_http_timeout",
             router().layer(TimeoutLayer::with_status_code(
                 StatusCode::GATEWAY_TIMEOUT,
                 Duration::from_secs(30),

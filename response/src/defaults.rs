@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use tower::util::MapRequestLayer;
 use tower::{Layer, Service, ServiceBuilder};
@@ -33,6 +33,9 @@ use crate::{ApiError, ErrorCode};
 
 /// The request and response header that carries the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// [`REQUEST_ID_HEADER`] as a header name: looking a `&str` up parses it on every call.
+const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
 
 /// The longest incoming request id kept; longer or oddly spelled ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -191,7 +194,7 @@ fn request_span(request: &Request) -> tracing::Span {
         path = %request.uri().path(),
         request_id = request
             .headers()
-            .get(REQUEST_ID_HEADER)
+            .get(REQUEST_ID)
             .and_then(|id| id.to_str().ok())
             .unwrap_or_default(),
     )
@@ -258,10 +261,10 @@ fn drop_unsafe_request_id(mut request: Request) -> Request {
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:+/=".contains(b))
     };
-    if let Some(id) = request.headers().get(REQUEST_ID_HEADER)
+    if let Some(id) = request.headers().get(REQUEST_ID)
         && !safe(id)
     {
-        request.headers_mut().remove(REQUEST_ID_HEADER);
+        request.headers_mut().remove(REQUEST_ID);
     }
     request
 }

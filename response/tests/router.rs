@@ -463,6 +463,51 @@ async fn request_id_is_propagated_even_on_errors() {
 }
 
 #[tokio::test]
+async fn the_handler_sees_the_request_id_the_response_carries() {
+    let app = Router::new()
+        .route(
+            "/echo-id",
+            get(|headers: http::HeaderMap| async move {
+                headers["x-request-id"].to_str().unwrap().to_owned()
+            }),
+        )
+        .with_portcullis_defaults(ServiceDefaults::new());
+    for sent in [None, Some("client-id-7")] {
+        let mut request = Request::get("/echo-id");
+        if let Some(id) = sent {
+            request = request.header("x-request-id", id);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let returned = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let seen = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(seen, returned.as_bytes());
+        if let Some(id) = sent {
+            assert_eq!(returned, id);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_request_id_the_handler_sets_is_kept() {
+    let app = Router::new()
+        .route(
+            "/own-id",
+            get(|| async { ([("x-request-id", "from-the-handler")], "ok") }),
+        )
+        .with_portcullis_defaults(ServiceDefaults::new());
+    let response = app.oneshot(get_request("/own-id")).await.unwrap();
+    let ids: Vec<_> = response.headers().get_all("x-request-id").iter().collect();
+    assert_eq!(ids, ["from-the-handler"]);
+}
+
+#[tokio::test]
 async fn unsafe_request_ids_are_replaced() {
     for unsafe_id in ["a b", &"x".repeat(129)] {
         let request = Request::get("/movies?limit=1")

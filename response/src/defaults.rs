@@ -19,11 +19,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::ErrorMarker;
 use crate::extract::code_for_status;
+use crate::limit::BodyLimitLayer;
 use crate::timeout::RequestTimeoutLayer;
 use crate::{ApiError, ErrorCode};
 
@@ -158,7 +158,7 @@ where
             })
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(RequestTimeoutLayer::new(defaults.timeout))
-            .layer(RequestBodyLimitLayer::new(defaults.body_limit))
+            .layer(BodyLimitLayer::new(defaults.body_limit))
             .layer(DefaultBodyLimit::max(defaults.body_limit));
         self.fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)

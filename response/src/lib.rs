@@ -82,13 +82,14 @@
 //! | `openapi` | off | `utoipa::ToSchema` for [`ErrorBody`] and [`Message`], so a service's
 //! `OpenAPI` document can name the error model (`body = ErrorBody`) and the seed's write reply |
 //!
-//! It uses `tower-http` with `catch-panic`, `limit` and `trace`; its own request timeout
+//! It uses `tower-http` with `catch-panic` and `trace`; its own request timeout
 //! runs on tokio's timer (the `time` feature).
 
 mod code;
 mod defaults;
 mod error;
 mod extract;
+mod limit;
 mod message;
 mod timeout;
 

@@ -17,14 +17,15 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::Serialize;
-use tower::{Layer, Service, ServiceBuilder};
+use tower::layer::layer_fn;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::ErrorMarker;
 use crate::extract::code_for_status;
-use crate::limit::BodyLimitLayer;
-use crate::timeout::RequestTimeoutLayer;
+use crate::limit::BodyLimit;
+use crate::timeout::RequestTimeout;
 use crate::{ApiError, ErrorCode};
 
 /// The request and response header that carries the request id.
@@ -144,8 +145,13 @@ where
     fn with_portcullis_defaults(self, defaults: ServiceDefaults) -> Self {
         // One `Router::layer` call for the whole stack: each call boxes the route again and
         // clones that box per request. In a `ServiceBuilder` the first layer is outermost.
+        let ServiceDefaults {
+            body_limit,
+            timeout,
+            problem_json,
+        } = defaults;
         let layers = ServiceBuilder::new()
-            .layer(RequestIdLayer)
+            .layer(layer_fn(|inner| SetRequestId { inner }))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(request_span)
@@ -153,13 +159,14 @@ where
                     // 5xx are already logged with their cause by `ApiError`.
                     .on_failure(()),
             )
-            .layer(FinishResponseLayer {
-                problem_json: defaults.problem_json,
-            })
+            .layer(layer_fn(move |inner| FinishResponse {
+                inner,
+                problem_json,
+            }))
             .layer(CatchPanicLayer::custom(panic_response))
-            .layer(RequestTimeoutLayer::new(defaults.timeout))
-            .layer(BodyLimitLayer::new(defaults.body_limit))
-            .layer(DefaultBodyLimit::max(defaults.body_limit));
+            .layer(layer_fn(move |inner| RequestTimeout::new(inner, timeout)))
+            .layer(layer_fn(move |inner| BodyLimit::new(inner, body_limit)))
+            .layer(DefaultBodyLimit::max(body_limit));
         self.fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(layers)
@@ -201,17 +208,6 @@ fn request_span(request: &Request) -> tracing::Span {
 /// request's extensions too (an allocation per request for a map no handler here reads)
 /// and clone it through `Bytes` more than once. Handlers and the trace span read the id
 /// from the request's header.
-#[derive(Debug, Clone, Copy)]
-struct RequestIdLayer;
-
-impl<S> Layer<S> for RequestIdLayer {
-    type Service = SetRequestId<S>;
-
-    fn layer(&self, inner: S) -> SetRequestId<S> {
-        SetRequestId { inner }
-    }
-}
-
 #[derive(Debug, Clone)]
 struct SetRequestId<S> {
     inner: S,
@@ -377,22 +373,6 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// Brings every error response into the model, then into problem+json if asked for.
 /// A plain service rather than an axum middleware function: no boxed future, and a
 /// successful response passes through untouched.
-#[derive(Debug, Clone, Copy)]
-struct FinishResponseLayer {
-    problem_json: bool,
-}
-
-impl<S> Layer<S> for FinishResponseLayer {
-    type Service = FinishResponse<S>;
-
-    fn layer(&self, inner: S) -> FinishResponse<S> {
-        FinishResponse {
-            inner,
-            problem_json: self.problem_json,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 struct FinishResponse<S> {
     inner: S,

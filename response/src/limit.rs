@@ -18,36 +18,19 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body::Body as _;
-use tower::{Layer, Service};
+use tower::Service;
 
 /// Refuses request bodies longer than `limit` bytes with an empty 413.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BodyLimitLayer {
-    limit: usize,
-}
-
-impl BodyLimitLayer {
-    pub(crate) fn new(limit: usize) -> Self {
-        Self { limit }
-    }
-}
-
-impl<S> Layer<S> for BodyLimitLayer {
-    type Service = BodyLimit<S>;
-
-    fn layer(&self, inner: S) -> BodyLimit<S> {
-        BodyLimit {
-            inner,
-            limit: self.limit,
-        }
-    }
-}
-
-/// The service of [`BodyLimitLayer`].
 #[derive(Debug, Clone)]
 pub(crate) struct BodyLimit<S> {
     inner: S,
     limit: usize,
+}
+
+impl<S> BodyLimit<S> {
+    pub(crate) fn new(inner: S, limit: usize) -> Self {
+        Self { inner, limit }
+    }
 }
 
 impl<S, ResBody> Service<Request> for BodyLimit<S>
@@ -127,7 +110,7 @@ mod tests {
     }
 
     fn limited() -> impl Service<Request, Response = Response, Error = Infallible> {
-        BodyLimitLayer::new(10).layer(tower::service_fn(read_all))
+        BodyLimit::new(tower::service_fn(read_all), 10)
     }
 
     fn chunked(chunks: &'static [&'static str]) -> Body {

@@ -17,36 +17,19 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use tokio::time::{Instant, Sleep};
-use tower::{Layer, Service};
+use tower::Service;
 
 /// Answers with an empty 504 when the inner service takes longer than `timeout`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RequestTimeoutLayer {
-    timeout: Duration,
-}
-
-impl RequestTimeoutLayer {
-    pub(crate) fn new(timeout: Duration) -> Self {
-        Self { timeout }
-    }
-}
-
-impl<S> Layer<S> for RequestTimeoutLayer {
-    type Service = RequestTimeout<S>;
-
-    fn layer(&self, inner: S) -> RequestTimeout<S> {
-        RequestTimeout {
-            inner,
-            timeout: self.timeout,
-        }
-    }
-}
-
-/// The service of [`RequestTimeoutLayer`].
 #[derive(Debug, Clone)]
 pub(crate) struct RequestTimeout<S> {
     inner: S,
     timeout: Duration,
+}
+
+impl<S> RequestTimeout<S> {
+    pub(crate) fn new(inner: S, timeout: Duration) -> Self {
+        Self { inner, timeout }
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestTimeout<S>
@@ -134,11 +117,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_request_that_waits_too_long_gets_504_at_the_deadline() {
         let started = Instant::now();
-        let response = RequestTimeoutLayer::new(Duration::from_secs(5))
-            .layer(service(Duration::from_secs(60)))
-            .oneshot(Request::new(()))
-            .await
-            .unwrap();
+        let response =
+            RequestTimeout::new(service(Duration::from_secs(60)), Duration::from_secs(5))
+                .oneshot(Request::new(()))
+                .await
+                .unwrap();
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         assert!(response.body().is_empty());
         assert_eq!(started.elapsed(), Duration::from_secs(5));
@@ -146,8 +129,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_request_that_waits_less_than_the_timeout_is_answered() {
-        let response = RequestTimeoutLayer::new(Duration::from_secs(5))
-            .layer(service(Duration::from_secs(4)))
+        let response = RequestTimeout::new(service(Duration::from_secs(4)), Duration::from_secs(5))
             .oneshot(Request::new(()))
             .await
             .unwrap();
@@ -158,7 +140,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_deadline_counts_from_the_call_not_from_the_first_wait() {
         let mut layered =
-            RequestTimeoutLayer::new(Duration::from_secs(5)).layer(service(Duration::from_secs(3)));
+            RequestTimeout::new(service(Duration::from_secs(3)), Duration::from_secs(5));
         let future = layered.call(Request::new(()));
         // Three seconds pass between the call and the first poll: two are left.
         tokio::time::advance(Duration::from_secs(3)).await;
@@ -170,8 +152,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_that_never_waits_arms_no_timer() {
-        let mut layered =
-            RequestTimeoutLayer::new(Duration::from_secs(5)).layer(service(Duration::ZERO));
+        let mut layered = RequestTimeout::new(service(Duration::ZERO), Duration::from_secs(5));
         let mut future = std::pin::pin!(layered.call(Request::new(())));
         let waker = std::task::Waker::noop();
         let Poll::Ready(Ok(response)) = future.as_mut().poll(&mut Context::from_waker(waker))
@@ -184,8 +165,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_timeout_beyond_any_deadline_never_fires() {
-        let response = RequestTimeoutLayer::new(Duration::MAX)
-            .layer(service(Duration::from_secs(3600)))
+        let response = RequestTimeout::new(service(Duration::from_secs(3600)), Duration::MAX)
             .oneshot(Request::new(()))
             .await
             .unwrap();

@@ -230,11 +230,10 @@ where
             // A clone of a parsed header shares the connection's buffer: no copy.
             Some(id) if is_safe_request_id(id) => id.clone(),
             _ => {
-                let text = next_request_id();
-                request
-                    .headers_mut()
-                    .insert(REQUEST_ID, generated_header_value(&text));
-                generated_header_value(&text)
+                let id = HeaderValue::from_bytes(&next_request_id())
+                    .expect("hex digits and dashes are a valid header value");
+                request.headers_mut().insert(REQUEST_ID, id.clone());
+                id
             }
         };
         SetRequestIdFuture {
@@ -242,12 +241,6 @@ where
             id: Some(id),
         }
     }
-}
-
-/// Two small copies are cheaper than one shared one: cloning a `HeaderValue` made from
-/// owned bytes turns its buffer into a reference-counted one, another allocation.
-fn generated_header_value(text: &[u8; 36]) -> HeaderValue {
-    HeaderValue::from_bytes(text).expect("hex digits and dashes are a valid header value")
 }
 
 pin_project_lite::pin_project! {

@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
-use bytes::Bytes;
 use http::StatusCode;
 use http_body::Body as _;
 use tower::Service;
@@ -36,10 +35,9 @@ impl<S> BodyLimit<S> {
 impl<S, ResBody> Service<Request> for BodyLimit<S>
 where
     S: Service<Request, Response = Response<ResBody>>,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<axum::BoxError>,
+    ResBody: Default,
 {
-    type Response = Response;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = BodyLimitFuture<S::Future>;
 
@@ -72,19 +70,15 @@ pin_project_lite::pin_project! {
 impl<F, ResBody, E> Future for BodyLimitFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<axum::BoxError>,
+    ResBody: Default,
 {
-    type Output = Result<Response, E>;
+    type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            // `Body::new` of a `Body` (what axum's routes answer with) is not boxed again.
-            BodyLimitProjection::Inner { inner } => inner
-                .poll(cx)
-                .map(|result| result.map(|response| response.map(Body::new))),
+            BodyLimitProjection::Inner { inner } => inner.poll(cx),
             BodyLimitProjection::TooLarge => {
-                let mut response = Response::new(Body::empty());
+                let mut response = Response::new(ResBody::default());
                 *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
                 Poll::Ready(Ok(response))
             }
@@ -95,6 +89,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use std::convert::Infallible;
     use tower::ServiceExt;
 

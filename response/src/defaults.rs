@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::Serialize;
 use tower::layer::layer_fn;
@@ -226,15 +227,16 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
-        let id = match request.headers().get(REQUEST_ID) {
+        // One lookup of the header name for the check and the insert.
+        let id = match request.headers_mut().entry(REQUEST_ID) {
             // A clone of a parsed header shares the connection's buffer: no copy.
-            Some(id) if is_safe_request_id(id) => id.clone(),
-            _ => {
-                let id = HeaderValue::from_bytes(&next_request_id())
-                    .expect("hex digits and dashes are a valid header value");
-                request.headers_mut().insert(REQUEST_ID, id.clone());
+            Entry::Occupied(entry) if is_safe_request_id(entry.get()) => entry.get().clone(),
+            Entry::Occupied(mut entry) => {
+                let id = new_request_id();
+                entry.insert(id.clone());
                 id
             }
+            Entry::Vacant(entry) => entry.insert(new_request_id()).clone(),
         };
         SetRequestIdFuture {
             inner: self.inner.call(request),
@@ -261,13 +263,18 @@ where
         let this = self.project();
         let mut response = ready!(this.inner.poll(cx))?;
         // A handler that set its own id keeps it.
-        if let Some(id) = this.id.take()
-            && !response.headers().contains_key(REQUEST_ID)
-        {
-            response.headers_mut().insert(REQUEST_ID, id);
+        if let Some(id) = this.id.take() {
+            response.headers_mut().entry(REQUEST_ID).or_insert(id);
         }
         Poll::Ready(Ok(response))
     }
+}
+
+/// A fresh id as a header value. Its bytes live in one shared allocation, so the copy
+/// that goes on the response is a reference count, not a second allocation.
+fn new_request_id() -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from_owner(next_request_id()))
+        .expect("hex digits and dashes are a valid header value")
 }
 
 static REQUEST_ID_PREFIX: OnceLock<u64> = OnceLock::new();

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http_body_util::Either;
 use serde::Serialize;
 use tower::layer::layer_fn;
 use tower::{Service, ServiceBuilder};
@@ -385,7 +386,7 @@ where
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<axum::BoxError>,
 {
-    type Response = Response;
+    type Response = Response<Either<ResBody, Body>>;
     type Error = S::Error;
     type Future = FinishResponseFuture<S::Future>;
 
@@ -416,23 +417,25 @@ where
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<axum::BoxError>,
 {
-    type Output = Result<Response, E>;
+    type Output = Result<Response<Either<ResBody, Body>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
-        Poll::Ready(Ok(finish_response(
-            response.map(Body::new),
-            *this.wants_problem,
-        )))
+        let status = response.status();
+        if !(status.is_client_error() || status.is_server_error()) {
+            // Success passes through as it is: boxing its body would cost an allocation
+            // and a dynamic call on every read of it.
+            return Poll::Ready(Ok(response.map(Either::Left)));
+        }
+        let response = finish_response(response.map(Body::new), *this.wants_problem);
+        Poll::Ready(Ok(response.map(Either::Right)))
     }
 }
 
+/// The error `response` in the model, as the client asked for it.
 fn finish_response(response: Response, wants_problem: bool) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
     let mut response = into_model(response);
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         // The rest of the oversized body may still be on its way: the connection cannot

@@ -204,8 +204,10 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         // Serialized here rather than through `axum::Json` so that a failure is an ApiError too.
         // Into a plain `Vec`: serde_json's string escaping inlines its writes to it, and the
-        // list benchmark measured it about 2% faster than a `BytesMut` writer.
-        let mut buf = Vec::with_capacity(128);
+        // list benchmark measured it about 2% faster than a `BytesMut` writer. It starts at
+        // 1 KiB, which holds most API bodies in one allocation; from axum's 128 bytes a 4 KB
+        // list grew five times, and starting at 1 KiB measured 1.6% more list throughput.
+        let mut buf = Vec::with_capacity(1024);
         match serde_json::to_writer(&mut buf, &self.0) {
             Ok(()) => (
                 [(

@@ -57,7 +57,7 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, GuardErr
     }
     // A valid header value holds no control characters, so ASCII here is what
     // `HeaderValue::to_str` accepts; `is_ascii` checks a word at a time where `to_str`
-    // checks a byte at a time, and a token is most of a kilobyte.
+    // checks a byte at a time, and a token is about half a kilobyte.
     let bytes = value.as_bytes();
     let value = Some(bytes)
         .filter(|bytes| bytes.is_ascii())

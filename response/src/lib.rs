@@ -89,15 +89,18 @@ mod code;
 mod defaults;
 mod error;
 mod extract;
+mod finish;
 mod limit;
 mod message;
+mod request_id;
 mod timeout;
 
 pub use code::ErrorCode;
-pub use defaults::{REQUEST_ID_HEADER, RouterExt, ServiceDefaults, method_not_allowed, not_found};
+pub use defaults::{RouterExt, ServiceDefaults, method_not_allowed, not_found};
 pub use error::{ApiError, ErrorBody};
 pub use extract::{Form, Json, Path, Query};
 pub use message::Message;
+pub use request_id::REQUEST_ID_HEADER;
 
 /// A `Result` whose error is [`ApiError`]: the return type of Portcullis handlers.
 pub type ApiResult<T> = Result<T, ApiError>;

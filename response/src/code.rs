@@ -9,7 +9,7 @@ use http::StatusCode;
 ///
 /// | code | variant | default status | meaning |
 /// |-----:|---------|---------------:|---------|
-/// | -1   | [`Unknown`](Self::Unknown) | 500 | the seed's catch-all; kept only for compatibility |
+/// | -1   | [`Unknown`](Self::Unknown) | 500 | the catch-all of the original go-microservices project; kept only for compatibility |
 /// | 1000 | [`MalformedBody`](Self::MalformedBody) | 400 | the body could not be parsed (bad JSON, bad form encoding) |
 /// | 1001 | [`ValidationFailed`](Self::ValidationFailed) | 400 | the input parsed but a value is wrong (empty name, bad URL, wrong type) |
 /// | 1002 | [`UnsupportedMediaType`](Self::UnsupportedMediaType) | 415 | the `Content-Type` is not one the route accepts |
@@ -30,7 +30,8 @@ use http::StatusCode;
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
-    /// `-1`: the seed's catch-all code, kept only for compatibility.
+    /// `-1`: the catch-all code of the original go-microservices project, kept only for
+    /// compatibility.
     Unknown,
     /// `1000`: the body could not be parsed.
     MalformedBody,
@@ -69,8 +70,9 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Every code, in table order.
-    pub const ALL: [Self; 18] = [
+    /// Every code, in table order. A slice, not an array: the table grows as codes are
+    /// added, and its length is not part of the API.
+    pub const ALL: &'static [Self] = &[
         Self::Unknown,
         Self::MalformedBody,
         Self::ValidationFailed,
@@ -117,7 +119,7 @@ impl ErrorCode {
 
     /// The code with this number, if there is one.
     pub fn from_i32(code: i32) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_i32() == code)
+        Self::ALL.iter().copied().find(|c| c.as_i32() == code)
     }
 
     /// The HTTP status this code is sent with unless the caller picks another.
@@ -182,7 +184,7 @@ mod tests {
     #[test]
     fn codes_are_unique_and_round_trip() {
         let mut seen = std::collections::HashSet::new();
-        for code in ErrorCode::ALL {
+        for &code in ErrorCode::ALL {
             assert!(seen.insert(code.as_i32()), "duplicate number for {code:?}");
             assert_eq!(ErrorCode::from_i32(code.as_i32()), Some(code));
         }
@@ -190,14 +192,39 @@ mod tests {
     }
 
     #[test]
-    fn only_unknown_keeps_the_seeds_minus_one() {
+    fn only_unknown_keeps_the_original_minus_one() {
         assert_eq!(ErrorCode::Unknown.as_i32(), -1);
         assert!(ErrorCode::ALL.iter().filter(|c| c.as_i32() < 0).count() == 1);
     }
 
     #[test]
+    fn every_code_is_a_row_of_the_published_table_with_its_name_and_status() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/error-codes.md");
+        let table = std::fs::read_to_string(path).expect("docs/error-codes.md");
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .filter(|line| line.starts_with("| -1 ") || line.starts_with("| 1"))
+            .map(|line| line.split('|').map(str::trim).collect())
+            .collect();
+        assert_eq!(rows.len(), ErrorCode::ALL.len(), "one row per code");
+        for &code in ErrorCode::ALL {
+            let row = rows
+                .iter()
+                .find(|row| row[1] == code.as_i32().to_string())
+                .unwrap_or_else(|| panic!("no row for {code}"));
+            assert!(row[2].ends_with(&format!("`{}`", code.name())), "{row:?}");
+            assert!(
+                row[2].contains(&format!("id=\"{}\"", code.name())),
+                "{row:?}"
+            );
+            let status = code.default_status().as_u16().to_string();
+            assert!(row[3].contains(&status), "{code}: {row:?}");
+        }
+    }
+
+    #[test]
     fn client_mistakes_never_default_to_a_server_error() {
-        for code in ErrorCode::ALL {
+        for &code in ErrorCode::ALL {
             let server_side = matches!(
                 code,
                 ErrorCode::Unknown

@@ -50,7 +50,7 @@ pub(crate) fn code_for_status(status: StatusCode) -> ErrorCode {
 /// `bad_request` is the code for a plain 400 (a body or a non-body mistake). Server-side
 /// rejections (a route misconfiguration) get the generic internal message; their text goes
 /// to the log only. A too-large body gets a fixed message.
-fn from_rejection<R>(
+pub(crate) fn from_rejection<R>(
     rejection: R,
     status: StatusCode,
     text: &str,
@@ -139,6 +139,8 @@ macro_rules! wrapper {
         }
     };
 }
+#[cfg(feature = "multipart")]
+pub(crate) use wrapper;
 
 wrapper! {
     /// A JSON body, like [`axum::Json`], that rejects with an [`ApiError`]; also a 200 JSON

@@ -8,7 +8,8 @@
 //! - handler errors: return [`ApiError`] (or [`ApiResult<T>`]); its source error is logged,
 //!   never sent;
 //! - bad input: the [`Json`], [`Form`], [`Path`] and [`Query`] extractors wrap axum's and
-//!   reject with an [`ApiError`] (400, 413, 415 or 422, see each type);
+//!   reject with an [`ApiError`] (400, 413, 415 or 422, see each type); with the `multipart`
+//!   feature, `FormOrMultipart` reads a form sent urlencoded or as `multipart/form-data`;
 //! - everything else: [`RouterExt::with_portcullis_defaults`] adds the 404 and 405
 //!   fallbacks, a body limit (413, closing the connection), a timeout (504), panic catching
 //!   (500 without details),
@@ -72,7 +73,8 @@
 //! parses but does not fit the target type (a wrong type, a missing field) is 422
 //! [`ValidationFailed`](ErrorCode::ValidationFailed), as in axum, and so is a form body that
 //! does not fit. [`ApiError::validation`] itself, for the checks a handler makes, keeps the
-//! code's default 400 (the seed's status for an empty name). Clients should branch on
+//! code's default 400 (the status the original go-microservices project sends for an
+//! empty name). Clients should branch on
 //! `code`, not on the status.
 //!
 //! # Features
@@ -80,7 +82,8 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `openapi` | off | `utoipa::ToSchema` for [`ErrorBody`] and [`Message`], so a service's
-//! `OpenAPI` document can name the error model (`body = ErrorBody`) and the seed's write reply |
+//! `OpenAPI` document can name the error model (`body = ErrorBody`) and the write reply |
+//! | `multipart` | off | `FormOrMultipart`, a form extractor that takes `multipart/form-data` as well as urlencoded bodies (text fields only), through axum's `multipart` feature |
 //!
 //! It uses `tower-http` with `catch-panic` and `trace`; its own request timeout
 //! runs on tokio's timer (the `time` feature).
@@ -90,6 +93,8 @@ mod defaults;
 mod error;
 mod extract;
 mod finish;
+#[cfg(feature = "multipart")]
+mod form_or_multipart;
 mod limit;
 mod message;
 mod request_id;
@@ -99,8 +104,15 @@ pub use code::ErrorCode;
 pub use defaults::{RouterExt, ServiceDefaults, method_not_allowed, not_found};
 pub use error::{ApiError, ErrorBody};
 pub use extract::{Form, Json, Path, Query};
+#[cfg(feature = "multipart")]
+pub use form_or_multipart::FormOrMultipart;
 pub use message::Message;
 pub use request_id::REQUEST_ID_HEADER;
 
 /// A `Result` whose error is [`ApiError`]: the return type of Portcullis handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The code in the crate's README, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

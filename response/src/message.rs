@@ -1,11 +1,12 @@
-//! [`Message`], the seed's reply to a successful write.
+//! [`Message`], the reply to a successful write that returns no data.
 
 use std::borrow::Cow;
 
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-/// `{"message": "..."}` with status 200, as the seed returns after a write.
+/// `{"message": "..."}` with status 200: the reply to a write that returns no data, as the
+/// original go-microservices project sends it.
 ///
 /// ```
 /// use portcullis_response::Message;
@@ -29,7 +30,7 @@ impl Message {
         }
     }
 
-    /// The seed's `{"message":"Successfully"}`.
+    /// `{"message":"Successfully"}`, the usual reply to a successful write.
     pub fn success() -> Self {
         Self::new("Successfully")
     }

@@ -591,7 +591,7 @@ async fn problem_json_can_be_turned_off() {
 }
 
 #[tokio::test]
-async fn message_serializes_as_the_seed_does() {
+async fn message_serializes_as_the_original_service_does() {
     let (status, _, body) = send(form("/login", "user=a&password=")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, br#"{"message":"a:0"}"#);

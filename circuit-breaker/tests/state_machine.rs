@@ -1,4 +1,4 @@
-//! The seed's (Akka's) semantics and the extras, each as a test on tokio's paused clock
+//! Akka's semantics and the extras, each as a test on tokio's paused clock
 //! or a manual clock: nothing here sleeps in real time.
 
 use std::future::{Future, pending};

@@ -54,6 +54,7 @@ fn expired(deadline: &mut Option<Pin<Box<Sleep>>>, cx: &mut Context<'_>) -> bool
 
 impl<S: Deref<Target = Shared>, Fut, C> Admitted<S, Fut, C> {
     /// Runs `call`, admitted by `permit`; the call timeout starts now.
+    #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
     pub(crate) fn new(permit: Permit<S>, call: Fut, classifier: C) -> Self {
         let deadline = permit.call_timeout().map(deadline);
         Self {
@@ -129,6 +130,7 @@ impl<S: Deref<Target = Shared>, Fut, C> Admitted<S, Fut, C> {
     }
 
     /// Whether the call is running (admitted and not finished).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn is_running(&self) -> bool {
         self.running.is_some()
     }

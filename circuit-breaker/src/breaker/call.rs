@@ -70,3 +70,27 @@ impl<F, Fut, C> fmt::Debug for CallFuture<'_, F, Fut, C> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Ready;
+
+    use super::*;
+    use crate::config::DefaultClassifier;
+
+    #[test]
+    fn a_call_future_is_no_larger_than_its_parts() {
+        type Op = fn() -> Ready<Result<u64, ()>>;
+        // The breaker, the ticket (niche-packed), the timer's box and the operation's
+        // future: the shared admitted-call path adds nothing to the closed-call future.
+        let parts = size_of::<&Shared>()
+            + size_of::<Option<super::super::permit::Ticket>>()
+            + size_of::<Option<Pin<Box<tokio::time::Sleep>>>>()
+            + size_of::<Option<Ready<Result<u64, ()>>>>()
+            + size_of::<Option<Op>>();
+        assert!(
+            size_of::<CallFuture<'static, Op, Ready<Result<u64, ()>>, DefaultClassifier>>()
+                <= parts
+        );
+    }
+}

@@ -70,6 +70,7 @@ pub(crate) struct Permit<S: Deref<Target = Shared>> {
 
 impl<S: Deref<Target = Shared>> Permit<S> {
     /// Asks the breaker to admit a call; the error is how long until it half-opens.
+    #[cfg_attr(not(any(feature = "tower", feature = "reqwest")), allow(dead_code))]
     #[inline]
     pub(crate) fn admit(shared: S) -> Result<Self, Duration> {
         let ticket = shared.admit()?;

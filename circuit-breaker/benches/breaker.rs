@@ -40,6 +40,7 @@ fn portcullis() -> CircuitBreaker {
         .max_failures(5)
         .reset_timeout(HOUR)
         .build()
+        .expect("valid settings")
 }
 
 fn recloser() -> AsyncRecloser {
@@ -124,7 +125,8 @@ fn open_rejection(c: &mut Criterion) {
         .max_failures(1)
         .reset_timeout(HOUR)
         .clock(SystemClock)
-        .build();
+        .build()
+        .expect("valid settings");
     {
         let _context = runtime.enter();
         let _ = system_clock.call(err).now_or_never();

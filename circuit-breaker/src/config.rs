@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use crate::CircuitBreaker;
 use crate::clock::{Clock, TokioClock};
+use crate::error::ConfigError;
 
 /// How the breaker decides, while closed, that it is time to trip open.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum FailurePolicy {
-    /// Trip after this many failures in a row; any success resets the count (the seed's
-    /// and Akka's `maxFailures`).
+    /// Trip after this many failures in a row; any success resets the count (Akka's
+    /// `maxFailures`).
     ConsecutiveFailures {
         /// Failures in a row that trip the breaker (at least 1).
         max_failures: u32,
@@ -20,7 +21,7 @@ pub enum FailurePolicy {
     /// Trip when the share of failures among the last `window` calls reaches `threshold`,
     /// once at least `minimum_calls` calls have been recorded.
     FailureRate {
-        /// Failure share that trips the breaker, from 0.0 (exclusive) to 1.0.
+        /// Failure share that trips the breaker, above 0.0 and at most 1.0.
         threshold: f64,
         /// How many of the most recent calls are considered (at least 1).
         window: u32,
@@ -107,6 +108,9 @@ impl<T, E> Classifier<T, E> for DefaultClassifier {
     }
 }
 
+/// The ceiling of the backed-off reset timeout unless one is set.
+const DEFAULT_MAX_RESET_TIMEOUT: Duration = Duration::from_secs(3600);
+
 pub(crate) type EventListener = Arc<dyn Fn() + Send + Sync>;
 pub(crate) type TimedListener = Arc<dyn Fn(Duration) + Send + Sync>;
 
@@ -139,7 +143,8 @@ impl fmt::Debug for Listeners {
     }
 }
 
-/// Configures a [`CircuitBreaker`]. Every setting has a default; `build` never fails.
+/// Configures a [`CircuitBreaker`]. Every setting has a default; [`build`](Self::build)
+/// checks the settings and returns a [`ConfigError`] for a value out of range.
 ///
 /// The builder is `Clone`, so one configuration can build several independent breakers
 /// (the `BalancedClient` of feature `reqwest` builds one per upstream instance).
@@ -149,7 +154,7 @@ pub struct CircuitBreakerBuilder {
     pub(crate) call_timeout: Option<Duration>,
     pub(crate) reset_timeout: Duration,
     pub(crate) exponential_backoff: f64,
-    pub(crate) max_reset_timeout: Duration,
+    pub(crate) max_reset_timeout: Option<Duration>,
     pub(crate) random_factor: f64,
     pub(crate) max_half_open_wait: Option<Duration>,
     pub(crate) half_open_permits: u16,
@@ -166,7 +171,7 @@ impl Default for CircuitBreakerBuilder {
             call_timeout: None,
             reset_timeout: Duration::from_secs(60),
             exponential_backoff: 1.0,
-            max_reset_timeout: Duration::from_secs(3600),
+            max_reset_timeout: None,
             random_factor: 0.0,
             max_half_open_wait: None,
             half_open_permits: 1,
@@ -185,7 +190,8 @@ impl CircuitBreakerBuilder {
     }
 
     /// Failures in a row (failed or timed-out calls) that trip the closed breaker open;
-    /// selects the consecutive-failures policy. Values below 1 count as 1. Default is 5.
+    /// selects the consecutive-failures policy. At least 1 ([`build`](Self::build) refuses
+    /// 0). Default is 5.
     #[must_use]
     pub fn max_failures(mut self, max_failures: u32) -> Self {
         self.policy = FailurePolicy::consecutive_failures(max_failures);
@@ -201,7 +207,8 @@ impl CircuitBreakerBuilder {
     }
 
     /// Calls running longer are cancelled (their future is dropped) and count as failures.
-    /// Needs a tokio runtime with time enabled. Default is no timeout.
+    /// Needs a tokio runtime with time enabled. Above zero ([`build`](Self::build) refuses
+    /// zero). Default is no timeout.
     #[must_use]
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = Some(timeout);
@@ -215,25 +222,28 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// Each failed half-open trial multiplies the reset timeout by this factor (values below
-    /// 1.0 count as 1.0); a successful trial restores the configured one. Default is 1.0
-    /// (no backoff).
+    /// Each failed half-open trial multiplies the reset timeout by this factor; a
+    /// successful trial restores the configured one. A finite factor of at least 1.0
+    /// ([`build`](Self::build) refuses others). Default is 1.0 (no backoff).
     #[must_use]
     pub fn exponential_backoff(mut self, factor: f64) -> Self {
         self.exponential_backoff = factor;
         self
     }
 
-    /// The ceiling for the backed-off reset timeout. Default is 1 hour.
+    /// The ceiling for the backed-off reset timeout; at least the reset timeout
+    /// ([`build`](Self::build) refuses a smaller one). Default is 1 hour, or the reset
+    /// timeout if that is longer.
     #[must_use]
     pub fn max_reset_timeout(mut self, timeout: Duration) -> Self {
-        self.max_reset_timeout = timeout;
+        self.max_reset_timeout = Some(timeout);
         self
     }
 
     /// Jitter: every open period is lengthened by a random share, up to this factor, of the
     /// reset timeout (0.2 means up to 20 % longer), so that many clients do not retry in
-    /// step. Default is 0.0 (no jitter).
+    /// step. A finite factor of at least 0.0 ([`build`](Self::build) refuses others).
+    /// Default is 0.0 (no jitter).
     #[must_use]
     pub fn random_factor(mut self, factor: f64) -> Self {
         self.random_factor = factor;
@@ -249,16 +259,17 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// How many trial calls a half-open breaker admits (Akka admits one). Values below 1
-    /// count as 1. Default is 1.
+    /// How many trial calls a half-open breaker admits (Akka admits one). At least 1
+    /// ([`build`](Self::build) refuses 0). Default is 1.
     #[must_use]
     pub fn half_open_permits(mut self, permits: u16) -> Self {
         self.half_open_permits = permits;
         self
     }
 
-    /// Successful trials needed to close the breaker, at most the number of half-open
-    /// permits. Any failed trial re-opens it. Default is 1.
+    /// Successful trials needed to close the breaker: from 1 to the number of half-open
+    /// permits ([`build`](Self::build) refuses others). Any failed trial re-opens it.
+    /// Default is 1.
     #[must_use]
     pub fn half_open_successes(mut self, successes: u16) -> Self {
         self.half_open_successes = successes;
@@ -337,7 +348,79 @@ impl CircuitBreakerBuilder {
     }
 
     /// Builds the breaker, closed.
-    pub fn build(self) -> CircuitBreaker {
-        CircuitBreaker::from_builder(self)
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first setting out of range: see each setter for its
+    /// range.
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+        self.validate()?;
+        Ok(CircuitBreaker::from_builder(self))
+    }
+
+    /// The ceiling for the backed-off reset timeout.
+    pub(crate) fn effective_max_reset_timeout(&self) -> Duration {
+        self.max_reset_timeout
+            .unwrap_or_else(|| DEFAULT_MAX_RESET_TIMEOUT.max(self.reset_timeout))
+    }
+
+    /// Checks every setting against its documented range.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        match self.policy {
+            FailurePolicy::ConsecutiveFailures { max_failures: 0 } => {
+                return Err(ConfigError::MaxFailures);
+            }
+            FailurePolicy::ConsecutiveFailures { .. } => {}
+            FailurePolicy::FailureRate {
+                threshold,
+                window,
+                minimum_calls,
+            } => {
+                // Written so that NaN fails too.
+                if !(threshold > 0.0 && threshold <= 1.0) {
+                    return Err(ConfigError::FailureRateThreshold { threshold });
+                }
+                if window == 0 {
+                    return Err(ConfigError::FailureRateWindow);
+                }
+                if minimum_calls == 0 || minimum_calls > window {
+                    return Err(ConfigError::MinimumCalls {
+                        minimum_calls,
+                        window,
+                    });
+                }
+            }
+        }
+        if self.call_timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::CallTimeout);
+        }
+        if let Some(max_reset_timeout) = self.max_reset_timeout
+            && max_reset_timeout < self.reset_timeout
+        {
+            return Err(ConfigError::MaxResetTimeout {
+                max_reset_timeout,
+                reset_timeout: self.reset_timeout,
+            });
+        }
+        if !(self.exponential_backoff.is_finite() && self.exponential_backoff >= 1.0) {
+            return Err(ConfigError::ExponentialBackoff {
+                factor: self.exponential_backoff,
+            });
+        }
+        if !(self.random_factor.is_finite() && self.random_factor >= 0.0) {
+            return Err(ConfigError::RandomFactor {
+                factor: self.random_factor,
+            });
+        }
+        if self.half_open_permits == 0 {
+            return Err(ConfigError::HalfOpenPermits);
+        }
+        if self.half_open_successes == 0 || self.half_open_successes > self.half_open_permits {
+            return Err(ConfigError::HalfOpenSuccesses {
+                successes: self.half_open_successes,
+                permits: self.half_open_permits,
+            });
+        }
+        Ok(())
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! # Overview
 //!
-//! A [`CircuitBreaker`] wraps calls to a dependency that may fail. It follows the seed's
-//! (Akka's) semantics:
+//! A [`CircuitBreaker`] wraps calls to a dependency that may fail. It follows Akka's
+//! semantics:
 //!
 //! - **Closed**: calls run. A call that fails, or runs past the
 //!   [`call_timeout`](CircuitBreakerBuilder::call_timeout) (its future is then dropped),
@@ -20,7 +20,7 @@
 //!   [`random_factor`](CircuitBreakerBuilder::random_factor) jitter. A trial whose future is
 //!   dropped gives its permit back.
 //!
-//! Beyond the seed: a failure-rate policy ([`FailurePolicy`]), slow-call counting, outcome
+//! Beyond Akka's: a failure-rate policy ([`FailurePolicy`]), slow-call counting, outcome
 //! [`Classifier`]s, listeners that run outside any lock and survive panics, a fallback
 //! helper, manual control (`force_open`, `force_closed`, `reset`), a lock-free
 //! [`Snapshot`], an injectable [`Clock`], a tower layer and a load-balancing HTTP client.
@@ -46,14 +46,16 @@
 //! use portcullis_circuit_breaker::{BreakerError, CircuitBreaker, State};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
+//! # async fn main() -> Result<(), portcullis_circuit_breaker::ConfigError> {
+//! // Settings out of range (say a maximum reset timeout below the reset timeout) are a
+//! // `ConfigError` here, never a panic.
 //! let breaker = CircuitBreaker::builder()
 //!     .max_failures(2)
 //!     .call_timeout(Duration::from_secs(1))
 //!     .reset_timeout(Duration::from_secs(30))
 //!     .exponential_backoff(2.0)
 //!     .max_reset_timeout(Duration::from_secs(300))
-//!     .build();
+//!     .build()?;
 //!
 //! let answer = breaker.call(|| async { Ok::<_, std::io::Error>(42) }).await;
 //! assert_eq!(answer.unwrap(), 42);
@@ -70,6 +72,7 @@
 //! // Or fall back to a default.
 //! let cached = breaker.call_or_else(|| async { Ok::<_, &str>("fresh") }, |_| "cached").await;
 //! assert_eq!(cached, "cached");
+//! # Ok(())
 //! # }
 //! ```
 //!
@@ -84,7 +87,7 @@
 //! use portcullis_circuit_breaker::CircuitBreaker;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
+//! # async fn main() -> Result<(), portcullis_circuit_breaker::ConfigError> {
 //! let opened = Arc::new(AtomicUsize::new(0));
 //! let failures = Arc::new(AtomicUsize::new(0));
 //! let breaker = CircuitBreaker::builder()
@@ -98,12 +101,13 @@
 //!         move |elapsed| { failures.fetch_add(1, Ordering::SeqCst); let _ = elapsed; }
 //!     })
 //!     .on_call_breaker_open(|| eprintln!("rejected a call: breaker open"))
-//!     .build();
+//!     .build()?;
 //!
 //! let _ = breaker.call(|| async { Err::<(), _>("boom") }).await;
 //! assert_eq!(opened.load(Ordering::SeqCst), 1);
 //! assert_eq!(failures.load(Ordering::SeqCst), 1);
 //! assert_eq!(breaker.snapshot().failures, 1);
+//! # Ok(())
 //! # }
 //! ```
 //!
@@ -142,10 +146,17 @@ pub mod middleware;
 pub use breaker::{CallFuture, CircuitBreaker, Snapshot, State};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
-pub use client::{BalancedClient, BalancedClientBuilder, BalancedRequest};
+pub use client::{
+    BalancedClient, BalancedClientBuilder, BalancedRequest, ClientBuildError, ClientError,
+};
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use config::{CircuitBreakerBuilder, Classifier, DefaultClassifier, FailurePolicy, Outcome};
-pub use error::BreakerError;
+pub use error::{BreakerError, ConfigError};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use middleware::{CircuitBreakerLayer, CircuitBreakerService};
+
+// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -8,8 +8,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
+use portcullis_circuit_breaker::client::default_classifier;
 use portcullis_circuit_breaker::{
-    BalancedClient, BreakerError, CircuitBreaker, ManualClock, State,
+    BalancedClient, CircuitBreaker, ClientBuildError, ClientError, ConfigError, ManualClock,
+    Outcome, State,
 };
 
 const LIST: &str = "/api/v1/movies/list";
@@ -109,10 +111,10 @@ async fn weights_divide_the_traffic() {
 }
 
 #[tokio::test]
-async fn client_errors_count_as_successes_and_429_as_a_failure() {
+async fn client_errors_count_as_successes_and_server_errors_as_failures() {
     let (missing, _) = instance(StatusCode::NOT_FOUND).await;
-    let (throttled, _) = instance(StatusCode::TOO_MANY_REQUESTS).await;
-    for (base, expected) in [(missing, State::Closed), (throttled, State::Open)] {
+    let (broken, _) = instance(StatusCode::INTERNAL_SERVER_ERROR).await;
+    for (base, expected) in [(missing, State::Closed), (broken, State::Open)] {
         let client = BalancedClient::builder()
             .upstream(&base)
             .breaker(CircuitBreaker::builder().max_failures(3))
@@ -128,6 +130,98 @@ async fn client_errors_count_as_successes_and_429_as_a_failure() {
             "{base}"
         );
     }
+}
+
+/// An upstream that throttles one client (an IAM locking a login name) is working: its
+/// 429s, however many, must not open the breaker for every other caller.
+#[tokio::test]
+async fn many_429s_in_a_row_leave_the_breaker_closed_and_the_next_request_reaches_the_upstream() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = Router::new().route(
+        "/api/v1/login",
+        post(move |body: String| {
+            let hit = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if body.contains("attacker") {
+                    (StatusCode::TOO_MANY_REQUESTS, format!("locked {hit}"))
+                } else {
+                    (StatusCode::OK, "token".to_owned())
+                }
+            }
+        }),
+    );
+    let base = serve(app).await;
+    let client = BalancedClient::builder()
+        .upstream(&base)
+        .breaker(CircuitBreaker::builder().max_failures(3))
+        .http_client(http())
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        let reply = client
+            .post("/api/v1/login")
+            .form(&[("user", "attacker")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let breaker = client.upstreams().next().unwrap().1;
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(breaker.snapshot().failures, 0);
+
+    let reply = client
+        .post("/api/v1/login")
+        .form(&[("user", "victim")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert_eq!(reply.text().await.unwrap(), "token");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        11,
+        "every request reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_upstream_still_opens_the_breaker_and_is_then_not_called() {
+    let (broken, hits) = instance(StatusCode::SERVICE_UNAVAILABLE).await;
+    let client = BalancedClient::builder()
+        .upstream(&broken)
+        .breaker(CircuitBreaker::builder().max_failures(3))
+        .http_client(http())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let reply = client.get(LIST).send().await.unwrap();
+        assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(client.upstreams().next().unwrap().1.state(), State::Open);
+    let error = client.get(LIST).send().await.unwrap_err();
+    assert!(matches!(error, ClientError::AllOpen { .. }), "{error:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_custom_classifier_can_count_429_against_the_instance() {
+    let (throttled, _) = instance(StatusCode::TOO_MANY_REQUESTS).await;
+    let client = BalancedClient::builder()
+        .upstream(&throttled)
+        .breaker(CircuitBreaker::builder().max_failures(2))
+        .classifier(|result| match result {
+            Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => Outcome::Failure,
+            other => default_classifier(other),
+        })
+        .http_client(http())
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        client.get(LIST).send().await.unwrap();
+    }
+    assert_eq!(client.upstreams().next().unwrap().1.state(), State::Open);
 }
 
 #[tokio::test]
@@ -158,7 +252,7 @@ async fn a_refused_connection_fails_over_and_opens_that_instances_breaker() {
         .unwrap();
     let error = lonely.get(LIST).send().await.unwrap_err();
     assert!(
-        matches!(&error, BreakerError::Inner(inner) if inner.is_connect()),
+        matches!(&error, ClientError::Request(inner) if inner.is_connect()),
         "{error:?}"
     );
 }
@@ -185,7 +279,7 @@ async fn when_every_instance_is_open_the_error_carries_the_soonest_retry() {
     let error = client.get(LIST).send().await.unwrap_err();
     assert!(error.is_open());
     assert!(
-        matches!(error, BreakerError::AllOpen { retry_in } if retry_in == Duration::from_secs(20))
+        matches!(error, ClientError::AllOpen { retry_in } if retry_in == Duration::from_secs(20))
     );
 
     clock.advance(Duration::from_secs(20));
@@ -293,9 +387,40 @@ async fn urls_on_one_origin_share_a_breaker_and_bad_urls_are_refused() {
     for bad in ["not a url", "ftp://127.0.0.1/", "http://127.0.0.1:1/?q=1"] {
         let error = BalancedClient::builder().upstream(bad).build().unwrap_err();
         assert!(
-            matches!(error, BreakerError::InvalidUpstream { .. }),
+            matches!(error, ClientBuildError::InvalidUpstream { .. }),
             "{bad}"
         );
     }
-    assert!(BalancedClient::builder().build().is_err());
+    let zero_weight = BalancedClient::builder()
+        .weighted_upstream(&base, 0)
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        zero_weight,
+        ClientBuildError::InvalidUpstream { .. }
+    ));
+    assert_eq!(
+        BalancedClient::builder().build().unwrap_err(),
+        ClientBuildError::NoUpstream
+    );
+}
+
+#[test]
+fn a_breaker_setting_out_of_range_is_a_build_error_of_the_client() {
+    let error = BalancedClient::builder()
+        .upstream("http://127.0.0.1:8808")
+        .breaker(
+            CircuitBreaker::builder()
+                .reset_timeout(Duration::from_secs(60))
+                .max_reset_timeout(Duration::from_secs(10)),
+        )
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ClientBuildError::Breaker(ConfigError::MaxResetTimeout { .. })
+        ),
+        "{error:?}"
+    );
 }

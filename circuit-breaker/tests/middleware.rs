@@ -15,7 +15,7 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 #[tokio::test]
 async fn rejections_are_immediate_and_skip_the_inner_service() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let breaker = CircuitBreaker::builder().max_failures(2).build();
+    let breaker = CircuitBreaker::builder().max_failures(2).build().unwrap();
     let layer = CircuitBreakerLayer::new(breaker.clone());
     let counter = calls.clone();
     let mut service = layer.layer(service_fn(move |()| {
@@ -37,7 +37,8 @@ async fn rejections_are_immediate_and_skip_the_inner_service() {
 
 #[tokio::test]
 async fn clones_of_the_layer_and_service_share_one_breaker() {
-    let layer = CircuitBreakerLayer::new(CircuitBreaker::builder().max_failures(2).build());
+    let layer =
+        CircuitBreakerLayer::new(CircuitBreaker::builder().max_failures(2).build().unwrap());
     let failing = service_fn(|()| async { Err::<(), _>("down") });
     let mut first = layer.clone().layer(failing);
     let mut second = first.clone();
@@ -52,7 +53,8 @@ async fn the_call_timeout_cancels_slow_responses() {
     let breaker = CircuitBreaker::builder()
         .max_failures(1)
         .call_timeout(Duration::from_secs(2))
-        .build();
+        .build()
+        .unwrap();
     let mut service = CircuitBreakerLayer::new(breaker.clone())
         .layer(service_fn(|()| pending::<Result<(), Infallible>>()));
     let error = service.ready().await.unwrap().call(()).await.unwrap_err();
@@ -65,7 +67,7 @@ async fn the_call_timeout_cancels_slow_responses() {
 
 #[tokio::test]
 async fn a_classifier_turns_error_statuses_into_failures() {
-    let breaker = CircuitBreaker::builder().max_failures(2).build();
+    let breaker = CircuitBreaker::builder().max_failures(2).build().unwrap();
     let layer = CircuitBreakerLayer::with_classifier(
         breaker.clone(),
         |result: &Result<u16, Infallible>| match result {
@@ -100,7 +102,8 @@ async fn a_dropped_response_future_frees_the_half_open_permit() {
         .clock(clock.clone())
         .max_failures(1)
         .reset_timeout(Duration::from_secs(5))
-        .build();
+        .build()
+        .unwrap();
     breaker
         .call(|| async { Err::<(), _>("down") })
         .await

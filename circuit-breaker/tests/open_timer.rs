@@ -53,7 +53,8 @@ async fn timed_rejections_overstate_the_time_left_by_at_most_one_tick() {
     let breaker = CircuitBreaker::builder()
         .max_failures(1)
         .reset_timeout(Duration::from_secs(60))
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     // The timer task takes its first reading (the tick is then 1 s: an eighth of 60 s,
     // capped at a second).
@@ -90,7 +91,8 @@ async fn the_timer_half_opens_the_breaker_and_each_transition_fires_its_listener
         .on_open(on_open)
         .on_half_open(on_half_open)
         .on_close(on_close)
-        .build();
+        .build()
+        .unwrap();
 
     // No call after the deadline: the timer makes the move.
     fail(&breaker).await.unwrap_err();
@@ -123,7 +125,8 @@ fn a_breaker_whose_runtime_shut_down_while_open_still_half_opens() {
     let breaker = CircuitBreaker::builder()
         .max_failures(1)
         .reset_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     let runtime = paused_runtime();
     runtime.block_on(async {
         fail(&breaker).await.unwrap_err();
@@ -151,7 +154,8 @@ fn a_breaker_tripped_outside_any_runtime_half_opens_by_the_clock() {
     let breaker = CircuitBreaker::builder()
         .max_failures(1)
         .reset_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     let tripped = breaker
         .call(|| async { Err::<(), _>("down") })
         .now_or_never()
@@ -173,7 +177,8 @@ async fn a_clock_that_does_not_follow_tokio_is_read_at_every_rejection() {
         .clock(clock.clone())
         .max_failures(1)
         .reset_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     tokio::task::yield_now().await;
     clock.advance(Duration::from_secs(3));
@@ -188,7 +193,8 @@ async fn a_stalled_timer_delays_half_opening_by_at_most_256_rejections_per_threa
     let breaker = CircuitBreaker::builder()
         .max_failures(1)
         .reset_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     tokio::task::yield_now().await;
     // Move the clock past the deadline without letting the runtime fire its timers, as a

@@ -1,4 +1,4 @@
-//! The seed's (Akka's) semantics and the extras, each as a test on tokio's paused clock
+//! Akka's semantics and the extras, each as a test on tokio's paused clock
 //! or a manual clock: nothing here sleeps in real time.
 
 use std::future::{Future, pending};
@@ -35,7 +35,7 @@ fn counter() -> (Arc<AtomicUsize>, impl Fn() + Send + Sync + 'static) {
 
 #[tokio::test]
 async fn failures_are_counted_and_a_success_resets_them() {
-    let breaker = CircuitBreaker::builder().max_failures(3).build();
+    let breaker = CircuitBreaker::builder().max_failures(3).build().unwrap();
     fail(&breaker).await.unwrap_err();
     fail(&breaker).await.unwrap_err();
     assert_eq!(breaker.snapshot().failure_count, 2);
@@ -48,7 +48,7 @@ async fn failures_are_counted_and_a_success_resets_them() {
 
 #[tokio::test]
 async fn opens_after_max_failures() {
-    let breaker = CircuitBreaker::builder().max_failures(3).build();
+    let breaker = CircuitBreaker::builder().max_failures(3).build().unwrap();
     for _ in 0..3 {
         assert!(fail(&breaker).await.unwrap_err().is_inner());
     }
@@ -70,7 +70,8 @@ async fn a_call_past_the_timeout_is_cancelled_and_counts_as_a_failure() {
         .max_failures(2)
         .call_timeout(Duration::from_secs(1))
         .on_call_timeout(move |_| on_timeout())
-        .build();
+        .build()
+        .unwrap();
     let dropped = Arc::new(AtomicUsize::new(0));
     let started = tokio::time::Instant::now();
     let guard = CountDrop(dropped.clone());
@@ -110,7 +111,8 @@ async fn open_fails_fast_and_says_when_it_half_opens() {
     let breaker = CircuitBreaker::builder()
         .max_failures(1)
         .reset_timeout(Duration::from_secs(60))
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     tokio::time::advance(Duration::from_secs(20)).await;
     let ran = AtomicUsize::new(0);
@@ -142,7 +144,8 @@ async fn becomes_half_open_after_the_reset_timeout_and_a_good_trial_closes_it() 
         .exponential_backoff(2.0)
         .on_half_open(on_half_open)
         .on_close(on_close)
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     tokio::time::advance(Duration::from_secs(10)).await;
     assert_eq!(breaker.state(), State::HalfOpen);
@@ -158,7 +161,8 @@ async fn half_open_admits_only_the_first_call() {
     let breaker = CircuitBreaker::builder()
         .max_failures(1)
         .reset_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     tokio::time::advance(Duration::from_secs(10)).await;
 
@@ -189,7 +193,8 @@ async fn a_failed_trial_reopens_with_exponential_backoff_capped_at_the_maximum()
         .reset_timeout(Duration::from_secs(10))
         .exponential_backoff(2.0)
         .max_reset_timeout(Duration::from_secs(30))
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     assert_eq!(breaker.remaining_open(), Some(Duration::from_secs(10)));
     for expected in [20, 30, 30] {
@@ -222,7 +227,8 @@ async fn random_factor_lengthens_the_open_period_within_bounds() {
             .max_failures(1)
             .reset_timeout(Duration::from_secs(10))
             .random_factor(0.5)
-            .build();
+            .build()
+            .unwrap();
         fail(&breaker).await.unwrap_err();
         let remaining = breaker.remaining_open().unwrap();
         assert!(remaining >= Duration::from_secs(10) && remaining <= Duration::from_secs(15));
@@ -237,7 +243,8 @@ async fn a_dropped_trial_gives_its_permit_back_without_counting() {
     let breaker = CircuitBreaker::builder()
         .max_failures(1)
         .reset_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     tokio::time::advance(Duration::from_secs(10)).await;
     {
@@ -259,7 +266,8 @@ async fn a_hung_trial_reopens_the_breaker_after_the_maximum_half_open_wait() {
         .max_failures(1)
         .reset_timeout(Duration::from_secs(10))
         .max_half_open_wait(Duration::from_secs(5))
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     tokio::time::advance(Duration::from_secs(10)).await;
     let mut probe = pin!(breaker.call(pending::<std::result::Result<(), &str>>));
@@ -283,7 +291,8 @@ async fn one_hundred_concurrent_callers_while_half_open_run_exactly_one_trial() 
         .clock(clock.clone())
         .max_failures(1)
         .reset_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     clock.advance(Duration::from_secs(10));
     let running = Arc::new(AtomicUsize::new(0));
@@ -329,7 +338,8 @@ async fn half_open_permits_and_successes_are_configurable() {
         .reset_timeout(Duration::from_secs(10))
         .half_open_permits(3)
         .half_open_successes(2)
-        .build();
+        .build()
+        .unwrap();
     fail(&breaker).await.unwrap_err();
     clock.advance(Duration::from_secs(10));
     succeed(&breaker).await.unwrap();
@@ -356,7 +366,8 @@ async fn half_open_permits_and_successes_are_configurable() {
 async fn the_failure_rate_policy_trips_on_the_share_of_failures_in_the_window() {
     let breaker = CircuitBreaker::builder()
         .failure_policy(FailurePolicy::failure_rate(0.5, 10).minimum_calls(4))
-        .build();
+        .build()
+        .unwrap();
     succeed(&breaker).await.unwrap();
     fail(&breaker).await.unwrap_err();
     fail(&breaker).await.unwrap_err();
@@ -386,7 +397,8 @@ async fn slow_successes_count_as_failures() {
         .clock(clock.clone())
         .max_failures(2)
         .slow_call_threshold(Duration::from_millis(100))
-        .build();
+        .build()
+        .unwrap();
     for _ in 0..2 {
         let value = breaker
             .call(|| async {
@@ -402,7 +414,7 @@ async fn slow_successes_count_as_failures() {
 
 #[tokio::test]
 async fn a_classifier_decides_success_failure_or_ignored() {
-    let breaker = CircuitBreaker::builder().max_failures(1).build();
+    let breaker = CircuitBreaker::builder().max_failures(1).build().unwrap();
     let by_status = |result: &std::result::Result<u16, &str>| match result {
         Ok(status) if *status >= 500 => Outcome::Failure,
         Ok(_) => Outcome::Success,
@@ -435,7 +447,7 @@ async fn a_classifier_decides_success_failure_or_ignored() {
 
 #[tokio::test]
 async fn the_fallback_replaces_every_kind_of_error() {
-    let breaker = CircuitBreaker::builder().max_failures(1).build();
+    let breaker = CircuitBreaker::builder().max_failures(1).build().unwrap();
     let first = breaker
         .call_or_else(|| async { Err("down") }, |_| "fallback")
         .await;
@@ -455,7 +467,8 @@ async fn manual_control_forces_open_forces_closed_and_resets() {
     let breaker = CircuitBreaker::builder()
         .max_failures(1)
         .on_open(on_open)
-        .build();
+        .build()
+        .unwrap();
     breaker.force_open();
     assert_eq!(breaker.state(), State::ForcedOpen);
     assert!(succeed(&breaker).await.unwrap_err().is_open());
@@ -502,7 +515,8 @@ async fn listeners_may_call_back_into_the_breaker_without_deadlock() {
                 seen.lock().unwrap().push(breaker.state());
             }
         })
-        .build();
+        .build()
+        .unwrap();
     *breaker_slot.lock().unwrap() = Some(breaker.clone());
     fail(&breaker).await.unwrap_err();
     assert_eq!(*seen.lock().unwrap(), [State::Open, State::ForcedClosed]);
@@ -518,7 +532,8 @@ async fn a_panicking_listener_neither_poisons_the_breaker_nor_loses_the_result()
         .on_call_success(|_| panic!("listener bug"))
         .on_open(|| panic!("listener bug"))
         .on_call_breaker_open(|| panic!("listener bug"))
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(
         breaker.call(|| async { Ok::<_, &str>(5) }).await.unwrap(),
         5
@@ -550,7 +565,8 @@ async fn call_listeners_receive_each_result() {
             move |elapsed| durations.lock().unwrap().push(("failure", elapsed))
         })
         .on_call_breaker_open(on_rejection)
-        .build();
+        .build()
+        .unwrap();
     breaker
         .call(|| async {
             clock.advance(Duration::from_millis(30));
@@ -575,7 +591,7 @@ async fn clones_share_one_breaker_and_the_call_future_is_send() {
     fn assert_send<T: Send>(value: T) -> T {
         value
     }
-    let breaker = CircuitBreaker::builder().max_failures(1).build();
+    let breaker = CircuitBreaker::builder().max_failures(1).build().unwrap();
     let clone = breaker.clone();
     assert_send(fail(&clone)).await.unwrap_err();
     assert_eq!(breaker.state(), State::Open);
@@ -589,7 +605,8 @@ async fn concurrent_failures_trip_the_breaker_exactly_once() {
         .max_failures(50)
         .reset_timeout(Duration::from_secs(3600))
         .on_open(on_open)
-        .build();
+        .build()
+        .unwrap();
     let mut workers = Vec::new();
     for _ in 0..4 {
         let breaker = breaker.clone();

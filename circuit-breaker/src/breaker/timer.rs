@@ -28,7 +28,8 @@ use std::time::Duration;
 
 use tokio::time::Sleep;
 
-use super::{PHASE_OPEN, Shared};
+use super::state_machine::Shared;
+use super::word::PHASE_OPEN;
 
 /// The last stretch of an open period, in which callers read the clock again, so that the
 /// timer's millisecond rounding can never keep the clock-free path past the deadline.

@@ -2,13 +2,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
 
-use crate::breaker::{Permit, Shared};
+use crate::breaker::{Admitted, Shared};
 use crate::{BreakerError, Classifier};
 
 pin_project! {
@@ -18,38 +17,23 @@ pin_project! {
     /// permit.
     pub struct ResponseFuture<F, C> {
         #[pin]
-        inner: Option<F>,
-        #[pin]
-        sleep: Option<Sleep>,
-        permit: Option<Permit<Arc<Shared>>>,
+        call: Option<Admitted<Arc<Shared>, F, C>>,
         rejected: Option<Duration>,
-        classifier: C,
     }
 }
 
 impl<F, C> ResponseFuture<F, C> {
-    pub(super) fn admitted(
-        inner: F,
-        permit: Permit<Arc<Shared>>,
-        sleep: Option<Sleep>,
-        classifier: C,
-    ) -> Self {
+    pub(super) fn admitted(call: Admitted<Arc<Shared>, F, C>) -> Self {
         Self {
-            inner: Some(inner),
-            sleep,
-            permit: Some(permit),
+            call: Some(call),
             rejected: None,
-            classifier,
         }
     }
 
-    pub(super) fn rejected(remaining: Duration, classifier: C) -> Self {
+    pub(super) fn rejected(remaining: Duration) -> Self {
         Self {
-            inner: None,
-            sleep: None,
-            permit: None,
+            call: None,
             rejected: Some(remaining),
-            classifier,
         }
     }
 }
@@ -62,40 +46,24 @@ where
     type Output = Result<T, BreakerError<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         if let Some(remaining) = this.rejected.take() {
             return Poll::Ready(Err(BreakerError::Open { remaining }));
         }
-        let inner = this
-            .inner
-            .as_mut()
+        this.call
             .as_pin_mut()
-            .expect("ResponseFuture polled after completion");
-        if let Poll::Ready(result) = inner.poll(cx) {
-            this.inner.set(None);
-            if let Some(mut permit) = this.permit.take() {
-                permit.complete(this.classifier.classify(&result));
-            }
-            return Poll::Ready(result.map_err(BreakerError::Inner));
-        }
-        if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
-            ready!(sleep.poll(cx));
-            // Cancel the call now rather than when this future is dropped.
-            this.inner.set(None);
-            this.sleep.set(None);
-            let mut permit = this.permit.take().expect("an admitted call holds a permit");
-            let elapsed = permit.call_timeout().unwrap_or_default();
-            permit.complete_timeout(elapsed);
-            return Poll::Ready(Err(BreakerError::Timeout { elapsed }));
-        }
-        Poll::Pending
+            .expect("ResponseFuture polled after completion")
+            .poll(cx)
     }
 }
 
 impl<F, C> fmt::Debug for ResponseFuture<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("running", &self.inner.is_some())
+            .field(
+                "running",
+                &self.call.as_ref().is_some_and(Admitted::is_running),
+            )
             .field("rejected", &self.rejected)
             .finish_non_exhaustive()
     }

@@ -3,7 +3,7 @@ use std::task::{Context, Poll};
 use tower::Service;
 
 use super::ResponseFuture;
-use crate::breaker::Permit;
+use crate::breaker::{Admitted, Permit};
 use crate::{BreakerError, CircuitBreaker, Classifier, DefaultClassifier};
 
 /// A service whose calls go through a [`CircuitBreaker`]. Clones share the breaker.
@@ -69,16 +69,12 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         match Permit::admit(self.breaker.shared.clone()) {
-            Ok(permit) => {
-                let sleep = self.breaker.shared.call_timeout.map(tokio::time::sleep);
-                ResponseFuture::admitted(
-                    self.inner.call(request),
-                    permit,
-                    sleep,
-                    self.classifier.clone(),
-                )
-            }
-            Err(remaining) => ResponseFuture::rejected(remaining, self.classifier.clone()),
+            Ok(permit) => ResponseFuture::admitted(Admitted::new(
+                permit,
+                self.inner.call(request),
+                self.classifier.clone(),
+            )),
+            Err(remaining) => ResponseFuture::rejected(remaining),
         }
     }
 }

@@ -1,0 +1,178 @@
+//! The circuit breaker: [`CircuitBreaker`], its public [`State`] and [`Snapshot`], and the
+//! [`CallFuture`] of its calls.
+//!
+//! One job a module: `word` packs the state into one atomic word, `state_machine` admits
+//! and counts calls on it, `transitions` moves between phases under a mutex, `timer`
+//! times the open period on the runtime, `failure_rate` and `counters` keep the numbers,
+//! `permit` and `admitted` are the one path every call takes once admitted (the breaker's
+//! own calls, the tower middleware and the balanced client), and `call` is the future of
+//! [`CircuitBreaker::call`].
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod admitted;
+mod call;
+mod counters;
+mod failure_rate;
+mod permit;
+mod state;
+mod state_machine;
+mod timer;
+mod transitions;
+mod word;
+
+#[cfg_attr(
+    not(any(feature = "tower", feature = "reqwest")),
+    allow(unused_imports)
+)]
+pub(crate) use admitted::Admitted;
+pub use call::CallFuture;
+#[cfg_attr(
+    not(any(feature = "tower", feature = "reqwest")),
+    allow(unused_imports)
+)]
+pub(crate) use permit::Permit;
+pub use state::{Snapshot, State};
+pub(crate) use state_machine::Shared;
+
+use crate::config::{CircuitBreakerBuilder, Classifier, DefaultClassifier};
+use crate::error::BreakerError;
+use state_machine::fire;
+use word::{FORCED_CLOSED, FORCED_OPEN, PHASE_CLOSED, PHASE_FORCED, PHASE_HALF_OPEN};
+
+/// An async circuit breaker: Akka's state machine (closed, open, half-open) with
+/// exponential backoff, listeners, manual control and lock-free reads.
+///
+/// Cloning is cheap and clones share one breaker. See the [crate docs](crate) for examples.
+#[derive(Clone)]
+pub struct CircuitBreaker {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("snapshot", &self.snapshot())
+            .field("listeners", &self.shared.listeners)
+            .field("clock", &self.shared.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CircuitBreaker {
+    /// A breaker with every default of [`CircuitBreakerBuilder`] (which are valid, so this
+    /// cannot fail).
+    fn default() -> Self {
+        Self::from_builder(CircuitBreakerBuilder::default())
+    }
+}
+
+impl CircuitBreaker {
+    /// Starts configuring a breaker.
+    pub fn builder() -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder::default()
+    }
+
+    /// A breaker from a builder whose settings [`CircuitBreakerBuilder::build`] checked.
+    pub(crate) fn from_builder(builder: CircuitBreakerBuilder) -> Self {
+        Self {
+            shared: Arc::new_cyclic(|this| Shared::from_builder(builder, this.clone())),
+        }
+    }
+
+    /// Runs `operation` if the breaker admits it: `Ok` counts as a success, `Err` as a
+    /// failure, and a call running past the call timeout is cancelled and counts as a
+    /// failure.
+    ///
+    /// The returned [`CallFuture`] borrows the breaker and allocates nothing (with a call
+    /// timeout, the tokio timer takes one small allocation). Admission happens at its first
+    /// poll. Dropping it before it finishes counts nothing (and frees a half-open trial
+    /// permit).
+    pub fn call<F, Fut, T, E>(&self, operation: F) -> CallFuture<'_, F, Fut, DefaultClassifier>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_with(DefaultClassifier, operation)
+    }
+
+    /// Like [`call`](Self::call), with `classifier` deciding what the result means to the
+    /// breaker (for example: a 404 is a success, a 503 a failure, a cancelled request is
+    /// ignored).
+    pub fn call_with<C, F, Fut, T, E>(
+        &self,
+        classifier: C,
+        operation: F,
+    ) -> CallFuture<'_, F, Fut, C>
+    where
+        C: Classifier<T, E>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        CallFuture::new(&self.shared, classifier, operation)
+    }
+
+    /// Runs `operation` through the breaker, and `fallback` instead of returning an error
+    /// (rejected, timed out or failed): Hystrix's fallback.
+    pub async fn call_or_else<F, Fut, T, E, G>(&self, operation: F, fallback: G) -> T
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        G: FnOnce(BreakerError<E>) -> T,
+    {
+        self.call(operation).await.unwrap_or_else(fallback)
+    }
+
+    /// Whether a call made now would be admitted (without reserving anything).
+    pub fn is_call_permitted(&self) -> bool {
+        match self.state() {
+            State::Closed | State::ForcedClosed => true,
+            State::Open | State::ForcedOpen => false,
+            State::HalfOpen => {
+                let word = self.shared.load();
+                word.phase() != PHASE_HALF_OPEN || word.permits() < self.shared.half_open_permits
+            }
+        }
+    }
+
+    /// The effective state, read without locks.
+    pub fn state(&self) -> State {
+        self.snapshot().state
+    }
+
+    /// State and counters, read without locks.
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.snapshot()
+    }
+
+    /// Time until an open breaker half-opens; `None` unless it is open.
+    pub fn remaining_open(&self) -> Option<Duration> {
+        self.snapshot().remaining_open
+    }
+
+    /// Opens the breaker until [`reset`](Self::reset) or
+    /// [`force_closed`](Self::force_closed); runs `on_open`.
+    pub fn force_open(&self) {
+        self.shared.set(PHASE_FORCED, FORCED_OPEN);
+        fire(self.shared.listeners.on_open.as_ref());
+    }
+
+    /// Admits every call and counts nothing until [`reset`](Self::reset) or
+    /// [`force_open`](Self::force_open); runs `on_close`.
+    pub fn force_closed(&self) {
+        self.shared.set(PHASE_FORCED, FORCED_CLOSED);
+        fire(self.shared.listeners.on_close.as_ref());
+    }
+
+    /// Returns to a fresh closed state (counts cleared, reset timeout back to its configured
+    /// value); runs `on_close` if the breaker was not closed.
+    pub fn reset(&self) {
+        let previous = self.shared.set(PHASE_CLOSED, 0);
+        if previous.phase() != PHASE_CLOSED {
+            fire(self.shared.listeners.on_close.as_ref());
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The state machine: admission, counting, and the outcome of each settled call.
+//!
+//! The hot path is a few atomic operations on the packed state [`Word`]: no lock and no
+//! heap allocation per call. The transition mutex is taken only to move between phases
+//! (see `transitions`).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use super::counters::{LocalCounter, Padded};
+use super::failure_rate::FailureRateWindow;
+use super::permit::{Ticket, TicketKind};
+use super::word::{
+    FORCED_CLOSED, PHASE_AND_COUNT, PHASE_CLOSED, PHASE_HALF_OPEN, PHASE_OPEN, WORD_FORCED_OPEN,
+    WORD_OPEN_TIMED, Word,
+};
+use crate::clock::Clock;
+use crate::config::{
+    CircuitBreakerBuilder, EventListener, FailurePolicy, Listeners, Outcome, TimedListener,
+};
+
+/// One rejection in this many, per thread, reads the clock even while the timer runs, so
+/// that a runtime too busy to fire the timer delays half-opening by a bounded number of
+/// rejections rather than forever.
+const CLOCK_CHECK_INTERVAL: u64 = 256;
+
+/// One breaker's state, settings and counters, shared by its clones and its calls.
+pub(crate) struct Shared {
+    pub(super) word: Padded<AtomicU64>,
+    pub(super) open_until_nanos: AtomicU64,
+    /// A clock reading no older than the open timer's tick, while the word is open-timed.
+    pub(super) recent_nanos: AtomicU64,
+    pub(super) half_open_since_nanos: AtomicU64,
+    pub(super) reset_timeout_nanos: AtomicU64,
+    pub(super) successes: LocalCounter,
+    pub(super) failures: AtomicU64,
+    pub(super) timeouts: AtomicU64,
+    pub(super) slow_calls: AtomicU64,
+    pub(super) rejections: LocalCounter,
+    pub(super) ignored: AtomicU64,
+    pub(super) jitter_state: AtomicU64,
+    pub(super) transition: Mutex<()>,
+    pub(super) window: Option<FailureRateWindow>,
+    pub(super) max_failures: u32,
+    pub(super) base_reset_nanos: u64,
+    pub(super) max_reset_nanos: u64,
+    pub(super) backoff: f64,
+    pub(super) random_factor: f64,
+    pub(super) max_half_open_wait_nanos: Option<u64>,
+    pub(super) half_open_permits: u16,
+    pub(super) half_open_successes: u16,
+    pub(super) slow_call_nanos: Option<u64>,
+    pub(super) call_timeout: Option<Duration>,
+    pub(super) measures_calls: bool,
+    /// Successes need only a counter and a load: no timing, no window.
+    pub(super) plain_successes: bool,
+    pub(super) listeners: Listeners,
+    pub(super) clock: Arc<dyn Clock>,
+    /// The clock follows tokio's timer, so open periods may be timed by the runtime.
+    pub(super) timed_opening: bool,
+    pub(super) origin: Instant,
+    /// This breaker, for the open timer's task (which must not keep it alive).
+    pub(super) this: Weak<Shared>,
+}
+
+pub(super) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[inline]
+pub(super) fn fire(listener: Option<&EventListener>) {
+    if let Some(listener) = listener {
+        fire_now(listener);
+    }
+}
+
+#[inline(never)]
+fn fire_now(listener: &EventListener) {
+    // A panicking listener must not unwind into the breaker or lose the call's result.
+    let _ = catch_unwind(AssertUnwindSafe(|| listener()));
+}
+
+pub(super) fn fire_timed(listener: Option<&TimedListener>, elapsed: Duration) {
+    if let Some(listener) = listener {
+        let _ = catch_unwind(AssertUnwindSafe(|| listener(elapsed)));
+    }
+}
+
+impl Shared {
+    /// The state of a new, closed breaker; `builder` was checked by
+    /// [`CircuitBreakerBuilder::validate`].
+    pub(super) fn from_builder(builder: CircuitBreakerBuilder, this: Weak<Shared>) -> Self {
+        let max_reset_timeout = builder.effective_max_reset_timeout();
+        let (max_failures, window) = match builder.policy {
+            FailurePolicy::ConsecutiveFailures { max_failures } => (max_failures, None),
+            FailurePolicy::FailureRate {
+                threshold,
+                window,
+                minimum_calls,
+            } => (
+                u32::MAX,
+                Some(FailureRateWindow::new(threshold, window, minimum_calls)),
+            ),
+        };
+        let measures_calls = builder.slow_call_threshold.is_some()
+            || builder.listeners.on_call_success.is_some()
+            || builder.listeners.on_call_failure.is_some();
+        let listeners = builder.listeners;
+        let origin = builder.clock.now();
+        Self {
+            word: Padded(AtomicU64::new(Word::new(PHASE_CLOSED, 0, 0, 0).0)),
+            open_until_nanos: AtomicU64::new(0),
+            recent_nanos: AtomicU64::new(0),
+            half_open_since_nanos: AtomicU64::new(0),
+            reset_timeout_nanos: AtomicU64::new(nanos(builder.reset_timeout)),
+            successes: LocalCounter::default(),
+            failures: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            slow_calls: AtomicU64::new(0),
+            rejections: LocalCounter::default(),
+            ignored: AtomicU64::new(0),
+            jitter_state: AtomicU64::new(RandomState::new().build_hasher().finish()),
+            transition: Mutex::new(()),
+            max_failures,
+            base_reset_nanos: nanos(builder.reset_timeout),
+            max_reset_nanos: nanos(max_reset_timeout),
+            backoff: builder.exponential_backoff,
+            random_factor: builder.random_factor,
+            max_half_open_wait_nanos: builder.max_half_open_wait.map(nanos),
+            half_open_permits: builder.half_open_permits,
+            half_open_successes: builder.half_open_successes,
+            slow_call_nanos: builder.slow_call_threshold.map(nanos),
+            call_timeout: builder.call_timeout,
+            measures_calls,
+            plain_successes: !measures_calls && window.is_none(),
+            window,
+            listeners,
+            timed_opening: builder.clock.follows_tokio_timer(),
+            clock: builder.clock,
+            origin,
+            this,
+        }
+    }
+
+    #[inline]
+    pub(super) fn now_nanos(&self) -> u64 {
+        nanos(self.clock.now().saturating_duration_since(self.origin))
+    }
+
+    #[inline]
+    pub(super) fn load(&self) -> Word {
+        Word(self.word.0.load(Ordering::Acquire))
+    }
+
+    pub(super) fn compare_exchange(&self, current: Word, new: Word) -> Result<(), Word> {
+        self.word
+            .0
+            .compare_exchange_weak(current.0, new.0, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(Word)
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, ()> {
+        self.transition
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Admits a call or says how long until the breaker half-opens.
+    #[allow(clippy::inline_always)] // the closed-state fast path, measured in benches/
+    #[inline(always)]
+    pub(super) fn admit(&self) -> Result<Ticket, Duration> {
+        let word = self.load();
+        if word.phase() == PHASE_CLOSED && !self.measures_calls {
+            return Ok(Ticket::new(TicketKind::Closed, word, 0));
+        }
+        let masked = word.0 & PHASE_AND_COUNT;
+        if (masked == WORD_OPEN_TIMED || masked == WORD_FORCED_OPEN)
+            && let Some(remaining) = self.reject_without_clock(masked)
+        {
+            return Err(remaining);
+        }
+        self.admit_slow()
+    }
+
+    /// Rejects a call to a breaker forced open, or open with its timer running, or says
+    /// that this one should read the clock after all.
+    #[inline]
+    fn reject_without_clock(&self, masked: u64) -> Option<Duration> {
+        let cell = self.rejections.cell();
+        let count = cell.load(Ordering::Relaxed);
+        let remaining = if masked == WORD_OPEN_TIMED {
+            if count % CLOCK_CHECK_INTERVAL == CLOCK_CHECK_INTERVAL - 1 {
+                return None;
+            }
+            // Overstates the time left by at most the timer's tick (see `timer`).
+            let until = self.open_until_nanos.load(Ordering::Relaxed);
+            until.saturating_sub(self.recent_nanos.load(Ordering::Relaxed))
+        } else {
+            self.reset_timeout_nanos.load(Ordering::Relaxed)
+        };
+        cell.store(count.wrapping_add(1), Ordering::Relaxed);
+        fire(self.listeners.on_call_breaker_open.as_ref());
+        Some(Duration::from_nanos(remaining))
+    }
+
+    #[inline(never)]
+    fn admit_slow(&self) -> Result<Ticket, Duration> {
+        let mut word = self.load();
+        loop {
+            match word.phase() {
+                PHASE_CLOSED => return Ok(self.ticket(TicketKind::Closed, word)),
+                PHASE_OPEN => {
+                    let now = self.now_nanos();
+                    let until = self.open_until_nanos.load(Ordering::Acquire);
+                    if now < until {
+                        return Err(self.reject(Duration::from_nanos(until - now)));
+                    }
+                    self.half_open(word.generation(), now);
+                }
+                PHASE_HALF_OPEN => {
+                    if word.permits() < self.half_open_permits {
+                        let taken = word.with_permits(word.permits() + 1);
+                        match self.compare_exchange(word, taken) {
+                            Ok(()) => return Ok(self.ticket(TicketKind::Probe, word)),
+                            Err(current) => {
+                                word = current;
+                                continue;
+                            }
+                        }
+                    }
+                    let expired = self.max_half_open_wait_nanos.is_some_and(|wait| {
+                        let since = self.half_open_since_nanos.load(Ordering::Acquire);
+                        self.now_nanos().saturating_sub(since) >= wait
+                    });
+                    if !expired {
+                        return Err(self.reject(Duration::ZERO));
+                    }
+                    self.trip(PHASE_HALF_OPEN, word.generation(), true);
+                }
+                _ => {
+                    if word.count() == FORCED_CLOSED {
+                        return Ok(self.ticket(TicketKind::Bypass, word));
+                    }
+                    let hint = self.reset_timeout_nanos.load(Ordering::Relaxed);
+                    return Err(self.reject(Duration::from_nanos(hint)));
+                }
+            }
+            word = self.load();
+        }
+    }
+
+    #[inline]
+    fn ticket(&self, kind: TicketKind, word: Word) -> Ticket {
+        let started_nanos = if self.measures_calls {
+            self.now_nanos()
+        } else {
+            0
+        };
+        Ticket::new(kind, word, started_nanos)
+    }
+
+    fn reject(&self, remaining: Duration) -> Duration {
+        self.rejections.increment();
+        fire(self.listeners.on_call_breaker_open.as_ref());
+        remaining
+    }
+
+    fn elapsed(&self, ticket: Ticket) -> Duration {
+        if self.measures_calls {
+            Duration::from_nanos(self.now_nanos().saturating_sub(ticket.started_nanos))
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Records a finished call.
+    #[allow(clippy::inline_always)] // the closed-state fast path, measured in benches/
+    #[inline(always)]
+    pub(super) fn complete(&self, ticket: Ticket, outcome: Outcome) {
+        if self.plain_successes
+            && outcome == Outcome::Success
+            && ticket.kind() == TicketKind::Closed
+        {
+            self.successes.increment();
+            if self.load().count() != 0 {
+                self.closed_success(ticket.generation());
+            }
+            return;
+        }
+        self.complete_slow(ticket, outcome);
+    }
+
+    #[inline(never)]
+    fn complete_slow(&self, ticket: Ticket, outcome: Outcome) {
+        let elapsed = self.elapsed(ticket);
+        let failed = match outcome {
+            Outcome::Success => {
+                self.successes.increment();
+                let slow = self
+                    .slow_call_nanos
+                    .is_some_and(|limit| nanos(elapsed) > limit);
+                if slow {
+                    self.slow_calls.fetch_add(1, Ordering::Relaxed);
+                }
+                slow
+            }
+            Outcome::Failure => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Outcome::Ignored => {
+                self.ignored.fetch_add(1, Ordering::Relaxed);
+                self.release(ticket);
+                return;
+            }
+        };
+        self.settle(ticket, failed);
+        match outcome {
+            Outcome::Success => fire_timed(self.listeners.on_call_success.as_ref(), elapsed),
+            _ => fire_timed(self.listeners.on_call_failure.as_ref(), elapsed),
+        }
+    }
+
+    /// Records a call cancelled by the call timeout.
+    pub(super) fn complete_timeout(&self, ticket: Ticket, elapsed: Duration) {
+        self.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.settle(ticket, true);
+        fire_timed(self.listeners.on_call_timeout.as_ref(), elapsed);
+    }
+
+    /// Gives back a half-open permit whose call ended without a verdict.
+    pub(super) fn release(&self, ticket: Ticket) {
+        if ticket.kind() != TicketKind::Probe {
+            return;
+        }
+        let mut word = self.load();
+        while word.is(PHASE_HALF_OPEN, ticket.generation()) && word.permits() > 0 {
+            match self.compare_exchange(word, word.with_permits(word.permits() - 1)) {
+                Ok(()) => return,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    #[inline]
+    fn settle(&self, ticket: Ticket, failed: bool) {
+        match ticket.kind() {
+            TicketKind::Bypass => {}
+            TicketKind::Closed => {
+                if let Some(window) = &self.window {
+                    if self.load().is(PHASE_CLOSED, ticket.generation()) && window.record(failed) {
+                        self.trip(PHASE_CLOSED, ticket.generation(), false);
+                    }
+                } else if failed {
+                    self.closed_failure(ticket.generation());
+                } else {
+                    self.closed_success(ticket.generation());
+                }
+            }
+            TicketKind::Probe => {
+                if failed {
+                    self.trip(PHASE_HALF_OPEN, ticket.generation(), true);
+                } else {
+                    self.probe_success(ticket.generation());
+                }
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn closed_success(&self, generation: u64) {
+        let mut word = self.load();
+        while word.is(PHASE_CLOSED, generation) && word.count() != 0 {
+            match self.compare_exchange(word, word.with_count(0)) {
+                Ok(()) => return,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    fn closed_failure(&self, generation: u64) {
+        let mut word = self.load();
+        while word.is(PHASE_CLOSED, generation) {
+            let failures = word.count().saturating_add(1);
+            if failures >= self.max_failures {
+                self.trip(PHASE_CLOSED, generation, false);
+                return;
+            }
+            match self.compare_exchange(word, word.with_count(failures)) {
+                Ok(()) => return,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    fn probe_success(&self, generation: u64) {
+        let mut word = self.load();
+        while word.is(PHASE_HALF_OPEN, generation) {
+            let successes = word.count() + 1;
+            if successes >= u32::from(self.half_open_successes) {
+                self.close_after_trials(generation);
+                return;
+            }
+            match self.compare_exchange(word, word.with_count(successes)) {
+                Ok(()) => return,
+                Err(current) => word = current,
+            }
+        }
+    }
+}

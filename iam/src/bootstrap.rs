@@ -3,9 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::{ConfigError, IamError};
 use crate::password::{Passwords, base64_url};
 use crate::store::{NewUser, UserStore};
+use crate::{ConfigError, IamError};
 
 /// The name of the user the bootstrap creates.
 pub const ADMIN_NAME: &str = "admin";

@@ -271,7 +271,10 @@ mod tests {
             policy.bucket(ip("2001:db8:1:2::1")),
             policy.bucket(ip("2001:db8:1:3::1"))
         );
-        assert_ne!(policy.bucket(ip("192.0.2.1")), policy.bucket(ip("192.0.2.2")));
+        assert_ne!(
+            policy.bucket(ip("192.0.2.1")),
+            policy.bucket(ip("192.0.2.2"))
+        );
         assert_eq!(policy.bucket(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
         let per_48 = AddressPolicy {
             ipv6_prefix_len: 48,

@@ -82,7 +82,9 @@ pub enum ConfigError {
     #[error("admin bootstrap: {0}")]
     AdminBootstrap(String),
     /// A trusted-proxy entry is not an IP address or CIDR range.
-    #[error("invalid trusted proxy {entry:?}: expected an IP address or a CIDR range such as 10.0.0.0/8")]
+    #[error(
+        "invalid trusted proxy {entry:?}: expected an IP address or a CIDR range such as 10.0.0.0/8"
+    )]
     TrustedProxy {
         /// The entry as given.
         entry: String,

@@ -7,13 +7,13 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use portcullis_resource_guard::Guard;
 
-use crate::{ConfigError, IamError};
 use crate::bootstrap::AdminBootstrap;
 use crate::keys::{KeyRing, SigningKey};
 use crate::password::{PasswordPolicy, Passwords};
 use crate::store::{MemoryUserStore, User, UserStore};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{IssuedToken, TokenIssuer};
+use crate::{ConfigError, IamError};
 
 /// The token issuer: users, passwords, keys, login throttling and the routes. Cheap to
 /// clone (shared state).

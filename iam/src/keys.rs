@@ -106,7 +106,9 @@ impl SigningKey {
             .decode(d)
             .ok()
             .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(|| ConfigError::Key("the JWK's \"d\" is not 32 base64url bytes".to_owned()))?;
+            .ok_or_else(|| {
+                ConfigError::Key("the JWK's \"d\" is not 32 base64url bytes".to_owned())
+            })?;
         let key = Self::ed25519_from_seed(seed);
         if let Some(x) = field("x")
             && key.public_jwk().is_some_and(|jwk| !jwk_x_equals(&jwk, x))
@@ -130,8 +132,9 @@ impl SigningKey {
     /// A key from a file holding a PEM or a JWK.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Key(format!("cannot read key file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::Key(format!("cannot read key file {}: {e}", path.display()))
+        })?;
         Self::from_text(&text)
     }
 
@@ -320,7 +323,9 @@ impl KeyRing {
     pub fn keep_previous(&self, previous: &SigningKey, keep_for: Duration) {
         if let Some(jwk) = previous.public_jwk() {
             let mut state = self.write();
-            state.retired.push((jwk, unix_now().saturating_add(keep_for.as_secs())));
+            state
+                .retired
+                .push((jwk, unix_now().saturating_add(keep_for.as_secs())));
             state.rebuild();
         }
     }
@@ -329,7 +334,9 @@ impl KeyRing {
         let mut state = self.write();
         let former = std::mem::replace(&mut state.current, Arc::new(next));
         if let Some(jwk) = former.public_jwk() {
-            state.retired.push((jwk, now.saturating_add(keep_for.as_secs())));
+            state
+                .retired
+                .push((jwk, now.saturating_add(keep_for.as_secs())));
         }
         state.prune(now);
         state.rebuild();
@@ -452,10 +459,13 @@ mod tests {
         let debug = format!("{key:?} {:?}", KeyRing::new(key.clone()));
         let body = pem.lines().nth(1).unwrap();
         assert!(!debug.contains(body));
-        assert!(!format!(
-            "{:?}",
-            SigningKey::hmac_allow_short_secret_dangerous("super-secret-value")
-        ).contains("super-secret"));
+        assert!(
+            !format!(
+                "{:?}",
+                SigningKey::hmac_allow_short_secret_dangerous("super-secret-value")
+            )
+            .contains("super-secret")
+        );
     }
 
     #[test]

@@ -290,9 +290,7 @@ impl HashingPool {
             std::thread::Builder::new()
                 .name(format!("portcullis-argon2-{index}"))
                 .spawn(move || hashing_thread(&argon2, &queue, idle_priority))
-                .map_err(|e| {
-                    ConfigError::Hashing(format!("cannot start a hashing thread: {e}"))
-                })?;
+                .map_err(|e| ConfigError::Hashing(format!("cannot start a hashing thread: {e}")))?;
         }
         Ok(Self { jobs })
     }
@@ -545,7 +543,9 @@ mod tests {
     async fn out_of_range_parameters_are_a_config_error_not_a_hang_or_panic() {
         for policy in [
             PasswordPolicy::insecure_fast_for_tests().max_concurrent(0),
-            PasswordPolicy::insecure_fast_for_tests().min_length(20).max_length(10),
+            PasswordPolicy::insecure_fast_for_tests()
+                .min_length(20)
+                .max_length(10),
             PasswordPolicy::insecure_fast_for_tests().min_length(0),
             PasswordPolicy::insecure_fast_for_tests().iterations(0),
             PasswordPolicy::insecure_fast_for_tests().memory_kib(1),

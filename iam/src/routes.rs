@@ -12,8 +12,8 @@ use portcullis_resource_guard::require_role;
 #[cfg(feature = "openapi")]
 use portcullis_response::ErrorBody;
 use portcullis_response::{ApiError, ApiResult, ErrorCode};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::IamError;
 use crate::iam::Iam;
@@ -23,13 +23,13 @@ use crate::token::IssuedToken;
 
 mod users;
 
-pub(crate) use users::{
-    create_user, delete_user, get_user, get_user_by_query, list_users, update_user,
-};
 #[cfg(feature = "openapi")]
 pub(crate) use users::{
     __path_create_user, __path_delete_user, __path_get_user, __path_get_user_by_query,
     __path_list_users, __path_update_user,
+};
+pub(crate) use users::{
+    create_user, delete_user, get_user, get_user_by_query, list_users, update_user,
 };
 
 /// The path of the JWKS route.

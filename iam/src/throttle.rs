@@ -266,7 +266,9 @@ fn settle<K: Eq + Hash + Clone>(
     now: Instant,
     length: Duration,
 ) {
-    let window = windows.entry(key.clone()).or_insert_with(|| Window::new(now));
+    let window = windows
+        .entry(key.clone())
+        .or_insert_with(|| Window::new(now));
     window.in_flight = window.in_flight.saturating_sub(1);
     if failed {
         window.refresh(now, length);
@@ -455,7 +457,7 @@ mod tests {
         }
         throttle.reserve("alice", None).await.unwrap().failed();
         assert!(throttle.reserve("alice", None).await.is_ok());
-        assert!(throttle.lock().by_name.get("alice").is_some());
+        assert!(throttle.lock().by_name.contains_key("alice"));
     }
 
     #[tokio::test(start_paused = true)]

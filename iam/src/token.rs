@@ -82,8 +82,7 @@ impl TokenIssuer {
         if !key.kid().is_empty() {
             header.kid = Some(key.kid().to_owned());
         }
-        let token =
-            jsonwebtoken::encode(&header, &claims, key.encoding_key())
+        let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
             .map_err(|e| IamError::Token(Box::new(e)))?;
         Ok(IssuedToken {
             token,

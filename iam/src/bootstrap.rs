@@ -3,9 +3,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::IamError;
 use crate::password::{Passwords, base64_url};
 use crate::store::{NewUser, UserStore};
+use crate::{ConfigError, IamError};
 
 /// The name of the user the bootstrap creates.
 pub const ADMIN_NAME: &str = "admin";
@@ -15,12 +15,16 @@ pub const ADMIN_NAME: &str = "admin";
 /// Whatever the choice, it is safe when several instances start at once on one
 /// database: the store's unique name index lets exactly one create succeed, the others
 /// see a duplicate and carry on.
+///
+/// Nothing configured never gives a known password: [`Auto`](Self::Auto) makes a random
+/// one and prints it once. The well-known `admin`/`admin` of the original
+/// go-microservices project is only there on request
+/// ([`dev_default_credentials`](Self::dev_default_credentials)), for local demos.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum AdminBootstrap {
-    /// Nothing configured (the default). With a memory store: the seed's `admin`/`admin`,
-    /// with a loud warning in the log. With a persistent store: a random password,
-    /// printed once to standard error and never again (never `admin`/`admin`).
+    /// Nothing configured (the default): a random password, printed once to standard
+    /// error (not to the log) and never again, for any store.
     #[default]
     Auto,
     /// This password (it must satisfy the password policy).
@@ -30,8 +34,21 @@ pub enum AdminBootstrap {
     PasswordFile(PathBuf),
     /// The password is the value of this environment variable.
     PasswordEnv(String),
+    /// **Dangerous**: the password `admin`, known to everyone, with a loud warning in the
+    /// log. For local demos on an in-memory store only: building with a persistent store
+    /// fails. Made by [`AdminBootstrap::dev_default_credentials`].
+    DangerousDevDefaultCredentials,
     /// Create no user.
     Disabled,
+}
+
+impl AdminBootstrap {
+    /// **Dangerous**: `admin`/`admin`, as the original go-microservices project had it,
+    /// for local demos on an in-memory store. Logs a loud warning when it creates the user;
+    /// a persistent store refuses it at build time ([`ConfigError::AdminBootstrap`]).
+    pub fn dev_default_credentials() -> Self {
+        Self::DangerousDevDefaultCredentials
+    }
 }
 
 impl fmt::Debug for AdminBootstrap {
@@ -41,6 +58,7 @@ impl fmt::Debug for AdminBootstrap {
             Self::Password(_) => f.write_str("Password(<redacted>)"),
             Self::PasswordFile(path) => f.debug_tuple("PasswordFile").field(path).finish(),
             Self::PasswordEnv(name) => f.debug_tuple("PasswordEnv").field(name).finish(),
+            Self::DangerousDevDefaultCredentials => f.write_str("DangerousDevDefaultCredentials"),
             Self::Disabled => f.write_str("Disabled"),
         }
     }
@@ -59,19 +77,19 @@ pub(crate) enum Bootstrapped {
 
 enum Secret {
     Configured(String),
-    SeedDefault,
+    DevDefault,
     Random(String),
 }
 
 impl AdminBootstrap {
-    fn secret(&self, persistent: bool) -> Result<Option<Secret>, IamError> {
+    fn secret(&self) -> Result<Option<Secret>, ConfigError> {
         Ok(Some(match self {
             Self::Disabled => return Ok(None),
             Self::Password(password) => Secret::Configured(password.clone()),
             Self::PasswordFile(path) => Secret::Configured(
                 std::fs::read_to_string(path)
                     .map_err(|e| {
-                        IamError::Config(format!(
+                        ConfigError::AdminBootstrap(format!(
                             "cannot read the admin password file {}: {e}",
                             path.display()
                         ))
@@ -80,14 +98,17 @@ impl AdminBootstrap {
                     .to_owned(),
             ),
             Self::PasswordEnv(name) => Secret::Configured(std::env::var(name).map_err(|_| {
-                IamError::Config(format!("the admin password variable {name} is not set"))
+                ConfigError::AdminBootstrap(format!(
+                    "the admin password variable {name} is not set"
+                ))
             })?),
-            Self::Auto if persistent => {
+            Self::DangerousDevDefaultCredentials => Secret::DevDefault,
+            Self::Auto => {
                 let mut bytes = [0u8; 18];
-                getrandom::fill(&mut bytes).map_err(|e| IamError::Config(e.to_string()))?;
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| ConfigError::AdminBootstrap(e.to_string()))?;
                 Secret::Random(base64_url(&bytes))
             }
-            Self::Auto => Secret::SeedDefault,
         }))
     }
 
@@ -95,24 +116,35 @@ impl AdminBootstrap {
         &self,
         store: &dyn UserStore,
         passwords: &Passwords,
-    ) -> Result<Bootstrapped, IamError> {
+    ) -> Result<Bootstrapped, ConfigError> {
+        if matches!(self, Self::DangerousDevDefaultCredentials) && store.is_persistent() {
+            // Checked before the store is looked at, so that the mistake shows on the
+            // first start, not only on an empty database.
+            return Err(ConfigError::AdminBootstrap(
+                "admin/admin (dev_default_credentials) is refused for a persistent store: \
+                 configure an admin password"
+                    .to_owned(),
+            ));
+        }
         if matches!(self, Self::Disabled) || !store.is_empty().await? {
             return Ok(Bootstrapped::Skipped);
         }
-        let Some(secret) = self.secret(store.is_persistent())? else {
+        let Some(secret) = self.secret()? else {
             return Ok(Bootstrapped::Skipped);
         };
         let password = match &secret {
             Secret::Configured(password) => {
                 passwords.check(ADMIN_NAME, password).map_err(|e| {
-                    IamError::Config(format!("the configured admin password is refused: {e}"))
+                    ConfigError::AdminBootstrap(format!(
+                        "the configured admin password is refused: {e}"
+                    ))
                 })?;
                 password.as_str()
             }
-            Secret::SeedDefault => ADMIN_NAME,
+            Secret::DevDefault => ADMIN_NAME,
             Secret::Random(password) => password.as_str(),
         };
-        let password_hash = passwords.hash(password).await?;
+        let password_hash = passwords.hash(password).await.map_err(ConfigError::Store)?;
         let created = store
             .create(NewUser {
                 name: ADMIN_NAME.to_owned(),
@@ -126,7 +158,7 @@ impl AdminBootstrap {
                 tracing::info!("the admin user was created by another instance");
                 return Ok(Bootstrapped::LostRace);
             }
-            Err(other) => return Err(other),
+            Err(other) => return Err(ConfigError::Store(other)),
         }
         match secret {
             Secret::Configured(_) => {
@@ -135,13 +167,12 @@ impl AdminBootstrap {
                     "created the admin user with the configured password"
                 );
             }
-            Secret::SeedDefault => {
+            Secret::DevDefault => {
                 tracing::warn!(
                     user = ADMIN_NAME,
-                    "!!! created the admin user with the password \"admin\" (the seed's \
-                     default) because the store is in memory and no admin password is \
-                     configured: anyone can log in as admin. Configure an admin password \
-                     for anything but a local demo !!!"
+                    "!!! created the admin user with the password \"admin\" \
+                     (dev_default_credentials): anyone can log in as admin. Configure an \
+                     admin password for anything but a local demo !!!"
                 );
             }
             Secret::Random(password) => {

@@ -1,4 +1,5 @@
-//! [`IamError`], the one error type of this crate, and its mapping to [`ApiError`].
+//! The two error types: [`IamError`] for what goes wrong per call (and its mapping to
+//! [`ApiError`]), [`ConfigError`] for what goes wrong while building.
 
 use std::time::Duration;
 
@@ -7,8 +8,8 @@ use portcullis_response::ApiError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Everything that can go wrong in the IAM: store failures, bad input, bad credentials,
-/// throttling, key and token problems.
+/// What can go wrong per call: store failures, bad input, bad credentials, throttling,
+/// token signing. Building (configuration) has its own type, [`ConfigError`].
 ///
 /// Converting it into an [`ApiError`] (or a response) picks the status: a client mistake is
 /// never a 500. Sources are kept for logs only and never reach a response body.
@@ -36,6 +37,10 @@ pub enum IamError {
     /// Login failed: unknown user or wrong password, deliberately indistinguishable (401).
     #[error("invalid user name or password")]
     InvalidCredentials,
+    /// The change would leave no user with the role `admin`: the last admin cannot be
+    /// deleted or lose that role (409).
+    #[error("the last admin cannot be deleted or lose the admin role")]
+    LastAdmin,
     /// Too many failed logins for this name or client address (429).
     #[error("too many failed logins; retry after {retry_after:?}")]
     Throttled {
@@ -48,21 +53,58 @@ pub enum IamError {
     /// The user store failed in an unexpected way (500).
     #[error("the user store failed")]
     Store(#[source] BoxError),
-    /// A signing key could not be loaded or used.
-    #[error("signing key error: {0}")]
-    Key(String),
-    /// A token could not be signed.
+    /// A token could not be signed (500).
     #[error("token signing failed")]
-    Token(#[source] jsonwebtoken::errors::Error),
-    /// Password hashing failed or its parameters are invalid.
+    Token(#[source] BoxError),
+    /// Password hashing failed (500).
     #[error("password hashing failed: {0}")]
     Hashing(String),
-    /// The configuration is incomplete or inconsistent.
+}
+
+/// What can go wrong while building: a value out of range, a key or admin password that
+/// cannot be loaded or is refused, a store that cannot be reached at start-up.
+///
+/// Returned by [`IamBuilder::build`](crate::IamBuilder::build), the
+/// [`SigningKey`](crate::SigningKey) constructors, [`Passwords::new`](crate::Passwords::new),
+/// [`ThrottlePolicy`](crate::ThrottlePolicy)'s proxy settings and the store constructors.
+/// Never sent to a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A setting is out of range or contradicts another one.
     #[error("invalid configuration: {0}")]
-    Config(String),
-    /// The resource guard could not be built.
+    Invalid(String),
+    /// A signing key could not be loaded, or is refused (e.g. an HMAC secret under 32
+    /// bytes).
+    #[error("signing key: {0}")]
+    Key(String),
+    /// The configured admin password cannot be read or is refused by the password policy.
+    #[error("admin bootstrap: {0}")]
+    AdminBootstrap(String),
+    /// A trusted-proxy entry is not an IP address or CIDR range.
+    #[error(
+        "invalid trusted proxy {entry:?}: expected an IP address or a CIDR range such as 10.0.0.0/8"
+    )]
+    TrustedProxy {
+        /// The entry as given.
+        entry: String,
+    },
+    /// The password hashing threads could not be started.
+    #[error("password hashing: {0}")]
+    Hashing(String),
+    /// The resource guard for the IAM's own routes could not be built.
     #[error("the resource guard could not be built")]
     Guard(#[source] BoxError),
+    /// The user store failed while building (unreachable, or the admin bootstrap's write
+    /// failed).
+    #[error("the user store failed while building")]
+    Store(#[source] IamError),
+}
+
+impl From<IamError> for ConfigError {
+    fn from(err: IamError) -> Self {
+        Self::Store(err)
+    }
 }
 
 impl IamError {
@@ -89,6 +131,10 @@ impl From<IamError> for ApiError {
             IamError::InvalidCredentials => {
                 ApiError::invalid_credentials("Invalid user name or password")
             }
+            IamError::LastAdmin => ApiError::conflict(
+                "The last admin cannot be deleted or lose the admin role: \
+                 give another user the role admin first",
+            ),
             IamError::Throttled { retry_after } => {
                 ApiError::rate_limited("Too many failed logins, try again later", retry_after)
             }
@@ -128,6 +174,7 @@ mod tests {
                 StatusCode::BAD_REQUEST,
             ),
             (IamError::InvalidCredentials, StatusCode::UNAUTHORIZED),
+            (IamError::LastAdmin, StatusCode::CONFLICT),
             (
                 IamError::Throttled {
                     retry_after: Duration::from_secs(3),

@@ -7,13 +7,13 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use portcullis_resource_guard::Guard;
 
-use crate::IamError;
 use crate::bootstrap::AdminBootstrap;
 use crate::keys::{KeyRing, SigningKey};
 use crate::password::{PasswordPolicy, Passwords};
 use crate::store::{MemoryUserStore, User, UserStore};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::token::{IssuedToken, TokenIssuer};
+use crate::{ConfigError, IamError};
 
 /// The token issuer: users, passwords, keys, login throttling and the routes. Cheap to
 /// clone (shared state).
@@ -32,6 +32,11 @@ pub(crate) struct Inner {
     pub(crate) base_path: String,
     pub(crate) leeway: Duration,
 }
+
+/// The longest token lifetime [`IamBuilder::token_ttl`] accepts.
+const MAX_TOKEN_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
+/// The largest leeway [`IamBuilder::leeway`] accepts.
+const MAX_LEEWAY: Duration = Duration::from_secs(24 * 3600);
 
 /// Where the signing key comes from.
 #[derive(Debug, Clone)]
@@ -76,7 +81,8 @@ impl Default for IamBuilder {
 }
 
 impl IamBuilder {
-    /// The `iss` claim. Default is `"portcullis"` (the seed used `"seedotech"`).
+    /// The `iss` claim. Default is `"portcullis"` (the original go-microservices project
+    /// used `"seedotech"`).
     #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = issuer.into();
@@ -139,7 +145,7 @@ impl IamBuilder {
         self
     }
 
-    /// How long tokens are valid. Default is 1 hour (the seed's).
+    /// How long tokens are valid: 1 second to 366 days. Default is 1 hour.
     #[must_use]
     pub fn token_ttl(mut self, ttl: Duration) -> Self {
         self.token_ttl = ttl;
@@ -147,7 +153,7 @@ impl IamBuilder {
     }
 
     /// Clock skew tolerated when the IAM checks tokens for its own routes, and the extra
-    /// time a rotated-out key stays published. Default is 60 seconds.
+    /// time a rotated-out key stays published: at most 1 day. Default is 60 seconds.
     #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
@@ -161,22 +167,23 @@ impl IamBuilder {
         self
     }
 
-    /// Failed-login limits. Default is [`ThrottlePolicy::default`] (5 per name, 20 per
-    /// address, in 15 minutes).
+    /// Failed-login limits and trusted proxies. Default is [`ThrottlePolicy::default`] (5
+    /// per name, 20 per address, in 15 minutes; no trusted proxy).
     #[must_use]
     pub fn throttle(mut self, policy: ThrottlePolicy) -> Self {
         self.throttle = policy;
         self
     }
 
-    /// How the first admin user is made. Default is [`AdminBootstrap::Auto`].
+    /// How the first admin user is made. Default is [`AdminBootstrap::Auto`]: a random
+    /// password printed once, never a known one.
     #[must_use]
     pub fn admin_bootstrap(mut self, bootstrap: AdminBootstrap) -> Self {
         self.bootstrap = bootstrap;
         self
     }
 
-    /// The prefix of the login and user routes. Default is `"/api/v1"` (the seed's).
+    /// The prefix of the login and user routes. Default is `"/api/v1"`.
     #[must_use]
     pub fn base_path(mut self, path: impl Into<String>) -> Self {
         path.into()
@@ -185,7 +192,7 @@ impl IamBuilder {
         self
     }
 
-    fn resolve_key(&self) -> Result<SigningKey, IamError> {
+    fn resolve_key(&self) -> Result<SigningKey, ConfigError> {
         for choice in &self.keys {
             match choice {
                 KeyChoice::Key(key) => return Ok(key.clone()),
@@ -207,13 +214,29 @@ impl IamBuilder {
         Ok(key)
     }
 
-    /// Checks the configuration, loads or generates the key, and runs the admin bootstrap.
-    pub async fn build(self) -> Result<Iam, IamError> {
-        if self.token_ttl.as_secs() == 0 {
-            return Err(IamError::Config(
-                "the token lifetime must be at least 1 second".into(),
-            ));
+    /// Checks the settings that the setters cannot.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.token_ttl < Duration::from_secs(1) || self.token_ttl > MAX_TOKEN_TTL {
+            return Err(ConfigError::Invalid(format!(
+                "the token lifetime is {:?}; it must be 1 second to 366 days",
+                self.token_ttl
+            )));
         }
+        if self.leeway > MAX_LEEWAY {
+            return Err(ConfigError::Invalid(format!(
+                "the leeway is {:?}; it must be at most 1 day",
+                self.leeway
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks the configuration, loads or generates the key, and runs the admin bootstrap.
+    /// Any setting out of range, an unusable key or admin password, or a store that fails
+    /// during the bootstrap is a [`ConfigError`], never a panic.
+    pub async fn build(self) -> Result<Iam, ConfigError> {
+        self.validate()?;
+        let throttle = LoginThrottle::new(self.throttle.clone())?;
         let key = self.resolve_key()?;
         let keys = KeyRing::new(key.clone());
         let keep_for = self.token_ttl + self.leeway;
@@ -237,7 +260,7 @@ impl IamBuilder {
                     audience,
                     ttl: self.token_ttl,
                 },
-                throttle: Arc::new(LoginThrottle::new(self.throttle)),
+                throttle: Arc::new(throttle),
                 guard,
                 base_path: self.base_path,
                 leeway: self.leeway,
@@ -252,7 +275,7 @@ async fn build_guard(
     leeway: Duration,
     key: &SigningKey,
     keys: &KeyRing,
-) -> Result<Guard, IamError> {
+) -> Result<Guard, ConfigError> {
     let builder = Guard::builder()
         .issuer(issuer)
         .audience(audience)
@@ -264,7 +287,7 @@ async fn build_guard(
     builder
         .build()
         .await
-        .map_err(|e| IamError::Guard(Box::new(e)))
+        .map_err(|e| ConfigError::Guard(Box::new(e)))
 }
 
 impl Iam {
@@ -311,12 +334,15 @@ impl Iam {
 
     /// Makes `next` the signing key; the former key stays in the JWKS for the token
     /// lifetime plus leeway, so tokens it signed stay valid until they expire. Only
-    /// Ed25519 keys rotate (an HS256 deployment has nothing to publish).
-    pub fn rotate_key(&self, next: SigningKey) -> Result<(), IamError> {
+    /// Ed25519 keys rotate (an HS256 deployment has nothing to publish); another key is a
+    /// [`ConfigError::Key`].
+    pub fn rotate_key(&self, next: SigningKey) -> Result<(), ConfigError> {
         if next.algorithm() != Algorithm::EdDSA
             || self.keys().current().algorithm() != Algorithm::EdDSA
         {
-            return Err(IamError::Key("only Ed25519 keys can be rotated".to_owned()));
+            return Err(ConfigError::Key(
+                "only Ed25519 keys can be rotated".to_owned(),
+            ));
         }
         let keep_for = self.inner.tokens.ttl + self.inner.leeway;
         self.keys().rotate(next, keep_for);
@@ -327,5 +353,34 @@ impl Iam {
     /// Checks that the store is reachable, for readiness probes.
     pub async fn ready(&self) -> Result<(), IamError> {
         self.inner.store.check().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PasswordPolicy;
+
+    fn quick() -> IamBuilder {
+        Iam::builder()
+            .password_policy(PasswordPolicy::insecure_fast_for_tests())
+            .admin_bootstrap(AdminBootstrap::Disabled)
+    }
+
+    #[tokio::test]
+    async fn out_of_range_settings_fail_the_build_instead_of_panicking() {
+        let builders = [
+            quick().token_ttl(Duration::ZERO),
+            quick().token_ttl(Duration::MAX),
+            quick().leeway(Duration::MAX),
+            quick().throttle(ThrottlePolicy::default().window(Duration::MAX)),
+            quick().throttle(ThrottlePolicy::default().max_failures_per_name(0)),
+            quick().password_policy(PasswordPolicy::insecure_fast_for_tests().max_concurrent(0)),
+        ];
+        for builder in builders {
+            let described = format!("{builder:?}");
+            let err = builder.build().await.expect_err(&described);
+            assert!(matches!(err, ConfigError::Invalid(_)), "{described}: {err}");
+        }
     }
 }

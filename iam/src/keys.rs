@@ -15,18 +15,23 @@ use jsonwebtoken::jwk::{
 use jsonwebtoken::{Algorithm, EncodingKey};
 use sha2::{Digest, Sha256};
 
-use crate::IamError;
+use crate::ConfigError;
 
 /// The PKCS#8 v1 DER prefix of an Ed25519 private key; the 32-byte seed follows.
 const ED25519_PKCS8_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 
+/// The shortest HS256 secret [`SigningKey::hmac`] accepts, in bytes: the size of the
+/// SHA-256 output (RFC 7518 section 3.2).
+pub const MIN_HMAC_SECRET_BYTES: usize = 32;
+
 /// The key the IAM signs tokens with.
 ///
 /// Ed25519 (`EdDSA`) is the default: its public half is published in the JWKS, so
 /// resource services can verify tokens without being able to mint them. HS256 with a
-/// shared secret exists for the seed's mode; the secret is never published.
+/// shared secret exists for compatibility with the original go-microservices project,
+/// where every service shared one secret; the secret is never published.
 ///
 /// `Debug` never shows key material.
 #[derive(Clone)]
@@ -78,35 +83,37 @@ impl SigningKey {
 
     /// An Ed25519 private key from a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as made
     /// by `openssl genpkey -algorithm ed25519` or [`to_pkcs8_pem`](Self::to_pkcs8_pem).
-    pub fn from_pem(pem: &str) -> Result<Self, IamError> {
+    pub fn from_pem(pem: &str) -> Result<Self, ConfigError> {
         let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem.trim()).map_err(|_| {
-            IamError::Key("not an Ed25519 private key in PKCS#8 PEM form".to_owned())
+            ConfigError::Key("not an Ed25519 private key in PKCS#8 PEM form".to_owned())
         })?;
         Ok(Self::ed25519_from_seed(key.to_bytes()))
     }
 
     /// An Ed25519 private key from a JWK (`{"kty":"OKP","crv":"Ed25519","d":..,"x":..}`).
-    pub fn from_jwk(json: &str) -> Result<Self, IamError> {
+    pub fn from_jwk(json: &str) -> Result<Self, ConfigError> {
         let value: serde_json::Value = serde_json::from_str(json)
-            .map_err(|_| IamError::Key("the JWK is not valid JSON".to_owned()))?;
+            .map_err(|_| ConfigError::Key("the JWK is not valid JSON".to_owned()))?;
         let field = |name: &str| value.get(name).and_then(serde_json::Value::as_str);
         if field("kty") != Some("OKP") || field("crv") != Some("Ed25519") {
-            return Err(IamError::Key(
+            return Err(ConfigError::Key(
                 "only Ed25519 private JWKs (kty OKP, crv Ed25519) are supported".to_owned(),
             ));
         }
         let d = field("d")
-            .ok_or_else(|| IamError::Key("the JWK has no private part \"d\"".to_owned()))?;
+            .ok_or_else(|| ConfigError::Key("the JWK has no private part \"d\"".to_owned()))?;
         let seed: [u8; 32] = URL_SAFE_NO_PAD
             .decode(d)
             .ok()
             .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(|| IamError::Key("the JWK's \"d\" is not 32 base64url bytes".to_owned()))?;
+            .ok_or_else(|| {
+                ConfigError::Key("the JWK's \"d\" is not 32 base64url bytes".to_owned())
+            })?;
         let key = Self::ed25519_from_seed(seed);
         if let Some(x) = field("x")
             && key.public_jwk().is_some_and(|jwk| !jwk_x_equals(&jwk, x))
         {
-            return Err(IamError::Key(
+            return Err(ConfigError::Key(
                 "the JWK's \"x\" does not match its \"d\"".to_owned(),
             ));
         }
@@ -114,7 +121,7 @@ impl SigningKey {
     }
 
     /// A key from PEM or JWK text (a JWK starts with `{`).
-    pub fn from_text(text: &str) -> Result<Self, IamError> {
+    pub fn from_text(text: &str) -> Result<Self, ConfigError> {
         if text.trim_start().starts_with('{') {
             Self::from_jwk(text)
         } else {
@@ -123,32 +130,58 @@ impl SigningKey {
     }
 
     /// A key from a file holding a PEM or a JWK.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, IamError> {
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| IamError::Key(format!("cannot read key file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::Key(format!("cannot read key file {}: {e}", path.display()))
+        })?;
         Self::from_text(&text)
     }
 
     /// A key from the environment variable `name` holding a PEM or a JWK; `Ok(None)` when
     /// the variable is not set.
-    pub fn from_env(name: &str) -> Result<Option<Self>, IamError> {
+    pub fn from_env(name: &str) -> Result<Option<Self>, ConfigError> {
         match std::env::var(name) {
             Ok(text) if !text.trim().is_empty() => Self::from_text(&text).map(Some),
             _ => Ok(None),
         }
     }
 
-    /// An HS256 key with a shared secret: the seed's mode, where every service that
-    /// verifies can also mint tokens. Prefer Ed25519. The secret is never published.
-    pub fn hmac(secret: impl AsRef<[u8]>) -> Self {
+    /// An HS256 key with a shared secret, where every service that verifies can also mint
+    /// tokens. Prefer Ed25519. The secret is never published.
+    ///
+    /// A secret shorter than [`MIN_HMAC_SECRET_BYTES`] (32, the hash size, as RFC 7518
+    /// section 3.2 requires) is refused with [`ConfigError::Key`]: anyone who can log in
+    /// holds a signed token, and a short secret falls to an offline search.
+    pub fn hmac(secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
         let secret = secret.as_ref();
-        if secret.len() < 32 {
+        if secret.len() < MIN_HMAC_SECRET_BYTES {
+            return Err(ConfigError::Key(format!(
+                "the HS256 secret has {} bytes; at least {MIN_HMAC_SECRET_BYTES} are \
+                 required (RFC 7518 section 3.2): use a longer random secret",
+                secret.len()
+            )));
+        }
+        Ok(Self::hmac_unchecked(secret))
+    }
+
+    /// Like [`hmac`](Self::hmac) but accepts a secret of any length, for tests and
+    /// compatibility checks only. **Dangerous**: a short secret can be recovered from any
+    /// issued token by an offline search, and then anyone can mint admin tokens. Logs a
+    /// warning when the secret is short.
+    pub fn hmac_allow_short_secret_dangerous(secret: impl AsRef<[u8]>) -> Self {
+        let secret = secret.as_ref();
+        if secret.len() < MIN_HMAC_SECRET_BYTES {
             tracing::warn!(
                 bytes = secret.len(),
-                "the HS256 secret is shorter than 32 bytes; use a longer random secret"
+                "!!! using an HS256 secret shorter than {MIN_HMAC_SECRET_BYTES} bytes: \
+                 tokens can be forged after an offline search. Tests only !!!"
             );
         }
+        Self::hmac_unchecked(secret)
+    }
+
+    fn hmac_unchecked(secret: &[u8]) -> Self {
         Self {
             kind: KeyKind::Hmac {
                 secret: secret.to_vec(),
@@ -290,7 +323,9 @@ impl KeyRing {
     pub fn keep_previous(&self, previous: &SigningKey, keep_for: Duration) {
         if let Some(jwk) = previous.public_jwk() {
             let mut state = self.write();
-            state.retired.push((jwk, unix_now() + keep_for.as_secs()));
+            state
+                .retired
+                .push((jwk, unix_now().saturating_add(keep_for.as_secs())));
             state.rebuild();
         }
     }
@@ -299,7 +334,9 @@ impl KeyRing {
         let mut state = self.write();
         let former = std::mem::replace(&mut state.current, Arc::new(next));
         if let Some(jwk) = former.public_jwk() {
-            state.retired.push((jwk, now + keep_for.as_secs()));
+            state
+                .retired
+                .push((jwk, now.saturating_add(keep_for.as_secs())));
         }
         state.prune(now);
         state.rebuild();
@@ -422,12 +459,31 @@ mod tests {
         let debug = format!("{key:?} {:?}", KeyRing::new(key.clone()));
         let body = pem.lines().nth(1).unwrap();
         assert!(!debug.contains(body));
-        assert!(!format!("{:?}", SigningKey::hmac("super-secret-value")).contains("super-secret"));
+        assert!(
+            !format!(
+                "{:?}",
+                SigningKey::hmac_allow_short_secret_dangerous("super-secret-value")
+            )
+            .contains("super-secret")
+        );
+    }
+
+    #[test]
+    fn hmac_secrets_under_32_bytes_are_refused() {
+        let err = SigningKey::hmac("secret").unwrap_err();
+        assert!(matches!(err, ConfigError::Key(_)), "{err:?}");
+        assert!(err.to_string().contains("32"), "{err}");
+        assert!(SigningKey::hmac([7u8; 31]).is_err());
+        assert!(SigningKey::hmac([7u8; 32]).is_ok());
+        assert_eq!(
+            SigningKey::hmac_allow_short_secret_dangerous("secret").algorithm(),
+            Algorithm::HS256
+        );
     }
 
     #[test]
     fn hmac_keys_are_never_published() {
-        let ring = KeyRing::new(SigningKey::hmac([1u8; 32]));
+        let ring = KeyRing::new(SigningKey::hmac([1u8; 32]).unwrap());
         assert!(ring.jwks().keys.is_empty());
     }
 

@@ -1,7 +1,8 @@
 //! A token issuer for axum services: users with argon2id passwords, signed JWTs, JWKS,
 //! key rotation and user-management routes.
 //!
-//! This is the seed's "IAM service" as a library: build an [`Iam`], mount
+//! The "IAM service" of the original go-microservices project as a library: build an
+//! [`Iam`], mount
 //! [`Iam::router`], and resource services verify its tokens with
 //! `portcullis-resource-guard` through the published JWKS, without calling the IAM per
 //! request.
@@ -17,21 +18,28 @@
 //!   a response or a log line.
 //! - **Tokens** are JWTs (`typ: at+jwt`) with `sub`, `name`, `role`, `roles`, `iss`,
 //!   `aud`, `iat`, `nbf`, `exp`, `jti` ([`AccessClaims`]), signed with Ed25519 by default
-//!   or HS256 with a shared secret (the seed's mode) ([`SigningKey`]). The `kid` is the
+//!   or HS256 with a shared secret of at least 32 bytes ([`SigningKey`]). The `kid` is the
 //!   RFC 7638 thumbprint. [`Iam::rotate_key`] switches keys while the former public key
 //!   stays in the JWKS until its tokens expire ([`KeyRing`]).
 //! - **Logins** are throttled per user name and per client address ([`ThrottlePolicy`]);
 //!   attempts are counted before the password is checked, so the limit is exact under
-//!   concurrency.
-//! - **The first admin** is created when the store is empty ([`AdminBootstrap`]).
+//!   concurrency, and correct logins running at once wait for each other instead of being
+//!   refused. Behind a reverse proxy, the client address comes from `X-Forwarded-For`
+//!   only when the peer is a configured trusted proxy; IPv6 clients count per /64.
+//! - **The first admin** is created when the store is empty ([`AdminBootstrap`]): with a
+//!   configured password, or else a random one printed once; never a known one unless
+//!   asked for. The last admin cannot be deleted or lose the role (409).
+//! - **Errors** are [`IamError`] per call (mapped to a status, never a 500 for a client
+//!   mistake) and [`ConfigError`] while building (out-of-range settings, unusable keys:
+//!   never a panic).
 //!
-//! # What differs from the seed
-//! The seed stored and compared passwords in plain text and returned them from its user
-//! routes; let any logged-in user manage users (here: role `admin`); turned every store
-//! error into a 500; created `admin`/`admin` silently on any database (here: only for the
-//! in-memory store, with a loud warning; a database gets a random password printed once);
-//! and shared one HMAC secret with every service, so every verifier could mint tokens
-//! (here: Ed25519 and a public JWKS by default).
+//! # What differs from the original go-microservices project
+//! The original stored and compared passwords in plain text and returned them from its
+//! user routes; let any logged-in user manage users (here: role `admin`); turned every
+//! store error into a 500; created `admin`/`admin` silently on any database (here: only on
+//! request, [`AdminBootstrap::dev_default_credentials`], for an in-memory store); and shared
+//! one HMAC secret with every service, so every verifier could mint tokens (here: Ed25519
+//! and a public JWKS by default).
 //!
 //! # Example
 //! ```
@@ -66,6 +74,7 @@
 //! | `openapi` | no | the `openapi` module: the routes' `OpenAPI` document generated with utoipa from the handlers, `Iam::openapi` |
 
 mod bootstrap;
+mod client_address;
 mod error;
 mod iam;
 mod keys;
@@ -78,9 +87,10 @@ mod throttle;
 mod token;
 
 pub use bootstrap::{ADMIN_NAME, AdminBootstrap};
-pub use error::IamError;
+pub use client_address::IpRange;
+pub use error::{ConfigError, IamError};
 pub use iam::{Iam, IamBuilder};
-pub use keys::{KeyRing, SigningKey};
+pub use keys::{KeyRing, MIN_HMAC_SECRET_BYTES, SigningKey};
 pub use password::{PasswordPolicy, Passwords, Verification};
 pub use routes::{ADMIN_ROLE, JWKS_PATH};
 pub use store::{
@@ -91,3 +101,8 @@ pub use store::{
 pub use store::{MongoUserStore, MongoUserStoreBuilder};
 pub use throttle::ThrottlePolicy;
 pub use token::{AccessClaims, IssuedToken, TOKEN_TYPE};
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

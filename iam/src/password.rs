@@ -14,7 +14,7 @@ use argon2_rust::params::Memory;
 use argon2_rust::{Algorithm, Argon2, Hasher, Params, Version};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::IamError;
+use crate::{ConfigError, IamError};
 
 /// How passwords are hashed and which passwords are accepted.
 ///
@@ -94,13 +94,13 @@ impl PasswordPolicy {
         self
     }
 
-    /// How many hashes or verifications run at once, which is also the number of hashing
+    /// How many hashes or verifications run at once (at least 1), which is also the number of hashing
     /// threads; more wait their turn, so the async runtime stays responsive. Each thread
     /// keeps an arena of `memory_kib` while the [`Passwords`] lives. Default is the number
     /// of CPU cores.
     #[must_use]
     pub fn max_concurrent(mut self, hashes: usize) -> Self {
-        self.max_concurrent = hashes.max(1);
+        self.max_concurrent = hashes;
         self
     }
 
@@ -115,13 +115,27 @@ impl PasswordPolicy {
         self
     }
 
-    fn params(&self) -> Result<Params, IamError> {
+    /// Checks the settings that the setters cannot: lengths in order, at least one hashing
+    /// thread, argon2 parameters argon2 accepts.
+    fn params(&self) -> Result<Params, ConfigError> {
+        if self.max_concurrent == 0 {
+            return Err(ConfigError::Invalid(
+                "the password policy's max_concurrent must be at least 1".to_owned(),
+            ));
+        }
+        if self.min_length == 0 || self.min_length > self.max_length {
+            return Err(ConfigError::Invalid(format!(
+                "the password policy's lengths are out of order: min_length {} must be \
+                 between 1 and max_length {}",
+                self.min_length, self.max_length
+            )));
+        }
         Params::builder()
             .memory(Memory::kib(u64::from(self.memory_kib)))
             .passes(self.iterations)
             .lanes(self.parallelism)
             .build()
-            .map_err(|e| IamError::Hashing(format!("invalid argon2 parameters: {e}")))
+            .map_err(|e| ConfigError::Invalid(format!("invalid argon2 parameters: {e}")))
     }
 }
 
@@ -160,16 +174,19 @@ impl fmt::Debug for Passwords {
 
 impl Passwords {
     /// Checks the policy's parameters, starts the hashing threads and prepares the dummy
-    /// hash used for unknown users.
-    pub async fn new(policy: PasswordPolicy) -> Result<Self, IamError> {
+    /// hash used for unknown users. Parameters out of range are a
+    /// [`ConfigError::Invalid`].
+    pub async fn new(policy: PasswordPolicy) -> Result<Self, ConfigError> {
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, policy.params()?);
         let pool = HashingPool::start(argon2, policy.max_concurrent, policy.idle_priority)?;
         let mut secret = [0u8; 24];
-        getrandom::fill(&mut secret).map_err(|e| IamError::Hashing(e.to_string()))?;
+        getrandom::fill(&mut secret).map_err(|e| ConfigError::Hashing(e.to_string()))?;
         let dummy_password = base64_url(&secret);
         let dummy_hash = pool
             .run(move |hasher| hash_blocking(hasher, &dummy_password))
-            .await??;
+            .await
+            .and_then(|hashed| hashed)
+            .map_err(|e| ConfigError::Hashing(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 permits: Semaphore::new(policy.max_concurrent),
@@ -265,7 +282,7 @@ struct HashingPool {
 }
 
 impl HashingPool {
-    fn start(argon2: Argon2, threads: usize, idle_priority: bool) -> Result<Self, IamError> {
+    fn start(argon2: Argon2, threads: usize, idle_priority: bool) -> Result<Self, ConfigError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
@@ -273,7 +290,7 @@ impl HashingPool {
             std::thread::Builder::new()
                 .name(format!("portcullis-argon2-{index}"))
                 .spawn(move || hashing_thread(&argon2, &queue, idle_priority))
-                .map_err(|e| IamError::Hashing(format!("cannot start a hashing thread: {e}")))?;
+                .map_err(|e| ConfigError::Hashing(format!("cannot start a hashing thread: {e}")))?;
         }
         Ok(Self { jobs })
     }
@@ -520,6 +537,30 @@ mod tests {
                 .unwrap();
         let policies = policies_of_every_hashing_thread(&passwords).await;
         assert_eq!(policies, vec![SCHED_OTHER; policies.len()]);
+    }
+
+    #[tokio::test]
+    async fn out_of_range_parameters_are_a_config_error_not_a_hang_or_panic() {
+        for policy in [
+            PasswordPolicy::insecure_fast_for_tests().max_concurrent(0),
+            PasswordPolicy::insecure_fast_for_tests()
+                .min_length(20)
+                .max_length(10),
+            PasswordPolicy::insecure_fast_for_tests().min_length(0),
+            PasswordPolicy::insecure_fast_for_tests().iterations(0),
+            PasswordPolicy::insecure_fast_for_tests().memory_kib(1),
+        ] {
+            let result = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                Passwords::new(policy.clone()),
+            )
+            .await
+            .expect("building must not hang");
+            assert!(
+                matches!(result, Err(ConfigError::Invalid(_))),
+                "{policy:?}: {result:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -11,15 +11,26 @@ use axum::{Form, Json, Router};
 use portcullis_resource_guard::require_role;
 #[cfg(feature = "openapi")]
 use portcullis_response::ErrorBody;
-use portcullis_response::{ApiError, ApiResult, ErrorCode, Message, Path, Query};
+use portcullis_response::{ApiError, ApiResult, ErrorCode};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::IamError;
 use crate::iam::Iam;
-use crate::store::{NewUser, PageRequest, UserUpdate, UserView};
+use crate::store::UserUpdate;
 #[cfg(feature = "openapi")]
 use crate::token::IssuedToken;
+
+mod users;
+
+#[cfg(feature = "openapi")]
+pub(crate) use users::{
+    __path_create_user, __path_delete_user, __path_get_user, __path_get_user_by_query,
+    __path_list_users, __path_update_user,
+};
+pub(crate) use users::{
+    create_user, delete_user, get_user, get_user_by_query, list_users, update_user,
+};
 
 /// The path of the JWKS route.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -29,8 +40,6 @@ pub const ADMIN_ROLE: &str = "admin";
 
 /// Longest accepted user or role name, in characters.
 const MAX_NAME_CHARS: usize = 64;
-/// Most users one list call returns.
-const MAX_PAGE: u32 = 1000;
 
 impl Iam {
     /// The routes, with the IAM as state:
@@ -46,9 +55,9 @@ impl Iam {
     /// | `PATCH {base}/users` | role `admin` | update: JSON `id` and any of `name`, `password`, `roles` |
     /// | `GET /.well-known/jwks.json` | none | the public keys |
     ///
-    /// `{base}` is `/api/v1` unless configured. The seed let any logged-in user manage
-    /// users; here the user routes need the `admin` role (401 without a token, 403
-    /// without the role).
+    /// `{base}` is `/api/v1` unless configured. The user routes need the `admin` role (401
+    /// without a token, 403 without the role). The last user with the role `admin` cannot
+    /// be deleted or lose that role (409).
     pub fn router(&self) -> Router {
         let base = &self.inner.base_path;
         let users = Router::new()
@@ -142,11 +151,11 @@ async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
         })
 }
 
-/// Logs in: a bearer token for `user` and `password`, sent as a form (the seed's) or JSON.
+/// Logs in: a bearer token for `user` and `password`, sent as a form or JSON.
 #[cfg_attr(feature = "openapi", utoipa::path(
     post, path = "/admin/auth", tag = "auth",
     request_body(
-        description = "The credentials, as a form (the seed's) or JSON",
+        description = "The credentials, as a form or JSON",
         content(
             (LoginRequest = "application/x-www-form-urlencoded"),
             (LoginRequest = "application/json")
@@ -154,7 +163,7 @@ async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
     ),
     responses(
         (status = 200, description = "A token (`Cache-Control: no-store`)", body = IssuedToken),
-        (status = 400, description = "Malformed body, or a missing field", body = ErrorBody),
+        (status = 400, description = "Malformed body, a missing field, or a control character in the name", body = ErrorBody),
         (status = 401, description = "Wrong user name or password", body = ErrorBody),
         (status = 415, description = "Neither a form nor JSON", body = ErrorBody),
         (status = 429, description = "Too many failed logins for this name or address",
@@ -171,10 +180,16 @@ pub(crate) async fn login(State(iam): State<Iam>, request: Request) -> ApiResult
         .inner
         .throttle
         .policy()
-        .client_address(request.headers(), peer);
+        .client_bucket(request.headers(), peer);
     let LoginRequest { user, password } = form_or_json(request).await?;
     if user.is_empty() || password.is_empty() {
         return Err(ApiError::validation("user and password are required"));
+    }
+    if has_control_characters(&user) {
+        // Refused before anything logs the name: a newline in it could forge a log line.
+        return Err(ApiError::validation(
+            "the user name must not contain control characters",
+        ));
     }
     if user.chars().count() > MAX_NAME_CHARS
         || password.len() > iam.passwords().max_password_bytes()
@@ -186,6 +201,7 @@ pub(crate) async fn login(State(iam): State<Iam>, request: Request) -> ApiResult
         .inner
         .throttle
         .reserve(&user, address)
+        .await
         .map_err(|retry_after| {
             tracing::info!(user = %user, "login throttled");
             IamError::Throttled { retry_after }
@@ -251,303 +267,27 @@ pub(crate) async fn jwks(State(iam): State<Iam>) -> Response {
     response
 }
 
-/// A new user.
-// No `Debug`: it holds a password.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NewUser))]
-struct CreateUser {
-    /// The unique login name (at most 64 printable characters).
-    #[cfg_attr(feature = "openapi", schema(example = "ann"))]
-    name: String,
-    /// The password, hashed with argon2id and never stored or shown as given.
-    #[cfg_attr(feature = "openapi", schema(format = Password))]
-    password: String,
-    /// The roles, e.g. `["admin"]`.
-    #[serde(default)]
-    roles: Option<Vec<String>>,
-    /// The seed's single role, accepted when `roles` is absent.
-    #[serde(default)]
-    role: Option<String>,
-}
-
-/// A change to a user: its id and any of name, password, roles.
-// No `Debug`: it holds a password.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = UserPatch))]
-struct PatchUser {
-    /// The user to change (24 hexadecimal digits).
-    id: String,
-    /// A new login name.
-    #[serde(default)]
-    name: Option<String>,
-    /// A new password.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(format = Password))]
-    password: Option<String>,
-    /// New roles, replacing the old ones.
-    #[serde(default)]
-    roles: Option<Vec<String>>,
-    /// The seed's single role, accepted when `roles` is absent.
-    #[serde(default)]
-    role: Option<String>,
-}
-
-/// The reply to a create: the seed's message plus the new id.
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub(crate) struct Created {
-    /// Always `Successfully` (the seed's).
-    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "Successfully"))]
-    message: &'static str,
-    /// The new user's id (24 hexadecimal digits).
-    id: String,
-}
-
-/// `GET /users/list` query.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
-pub(crate) struct ListParams {
-    /// Users to skip. Default 0.
-    #[serde(default)]
-    offset: Option<u64>,
-    /// At most this many users. Default 100, at most 1000.
-    #[serde(default)]
-    limit: Option<u32>,
-    /// Start after the user with this id (paging by id instead of offset).
-    #[serde(default)]
-    after: Option<String>,
-}
-
-/// `GET /users?id=` query.
-#[derive(Debug, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
-pub(crate) struct IdParam {
-    /// The user's id (24 hexadecimal digits).
-    // Optional for serde so that a missing id gets this route's own 400 message.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", param(required = true))]
-    id: Option<String>,
+/// Whether `name` holds a control character: C0 (newline, carriage return, tab, ...),
+/// DEL or C1. Such a name could forge or split a log line, and no one types it.
+fn has_control_characters(name: &str) -> bool {
+    name.chars().any(char::is_control)
 }
 
 fn validate_name(name: &str) -> ApiResult<String> {
+    if has_control_characters(name) {
+        // Checked before trimming: a trailing newline is refused, not silently dropped.
+        return Err(ApiError::validation(
+            "name must not contain control characters",
+        ));
+    }
     let name = name.trim();
     if name.is_empty() {
         return Err(ApiError::validation("name is required"));
     }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::validation(format!(
             "name must have at most {MAX_NAME_CHARS} printable characters"
         )));
     }
     Ok(name.to_owned())
-}
-
-fn validate_roles(
-    roles: Option<Vec<String>>,
-    role: Option<String>,
-) -> ApiResult<Option<Vec<String>>> {
-    let roles = match (roles, role) {
-        (Some(roles), _) => roles,
-        (None, Some(role)) if role.is_empty() => Vec::new(),
-        (None, Some(role)) => vec![role],
-        (None, None) => return Ok(None),
-    };
-    let mut out: Vec<String> = Vec::with_capacity(roles.len());
-    for role in roles {
-        let role = role.trim().to_owned();
-        if role.is_empty()
-            || role.chars().count() > MAX_NAME_CHARS
-            || role.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
-            return Err(ApiError::validation("roles must be non-empty words"));
-        }
-        if !out.contains(&role) {
-            out.push(role);
-        }
-    }
-    Ok(Some(out))
-}
-
-/// Creates a user (role `admin`).
-#[cfg_attr(feature = "openapi", utoipa::path(
-    post, path = "/users", tag = "users",
-    request_body(content = CreateUser, content_type = "application/json"),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Created", body = Created),
-        (status = 400, description = "Malformed body, or invalid name, password or roles", body = ErrorBody),
-        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
-        (status = 409, description = "The name is taken", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody)
-    )
-))]
-pub(crate) async fn create_user(
-    State(iam): State<Iam>,
-    request: Request,
-) -> ApiResult<Json<Created>> {
-    let body: CreateUser = json_body(request).await?;
-    let name = validate_name(&body.name)?;
-    if body.password.is_empty() {
-        return Err(ApiError::validation("password is required"));
-    }
-    iam.passwords().check(&name, &body.password)?;
-    let roles = validate_roles(body.roles, body.role)?.unwrap_or_default();
-    if iam.store().find_by_name(&name).await?.is_some() {
-        // Saves the hashing work; the store's unique index still decides races.
-        return Err(IamError::DuplicateName { name }.into());
-    }
-    let password_hash = iam.passwords().hash(&body.password).await?;
-    let user = iam
-        .store()
-        .create(NewUser {
-            name,
-            password_hash,
-            roles,
-        })
-        .await?;
-    tracing::info!(id = %user.id, name = %user.name, "created a user");
-    Ok(Json(Created {
-        message: "Successfully",
-        id: user.id,
-    }))
-}
-
-/// Lists users in creation order (role `admin`).
-#[cfg_attr(feature = "openapi", utoipa::path(
-    get, path = "/users/list", tag = "users",
-    params(ListParams),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Users, in creation order", body = [UserView]),
-        (status = 400, description = "Malformed query", body = ErrorBody),
-        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody)
-    )
-))]
-pub(crate) async fn list_users(
-    State(iam): State<Iam>,
-    Query(params): Query<ListParams>,
-) -> ApiResult<Json<Vec<UserView>>> {
-    let page = PageRequest {
-        after: params.after,
-        offset: params.offset.unwrap_or(0),
-        limit: params.limit.unwrap_or(100).min(MAX_PAGE),
-    };
-    let users = iam.store().list(page).await?;
-    Ok(Json(users.iter().map(UserView::from).collect()))
-}
-
-/// One user (role `admin`).
-#[cfg_attr(feature = "openapi", utoipa::path(
-    get, path = "/users/detail/{id}", tag = "users",
-    params(("id" = String, Path, description = "The user's id (24 hexadecimal digits)")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The user", body = UserView),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody)
-    )
-))]
-pub(crate) async fn get_user(
-    State(iam): State<Iam>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<UserView>> {
-    let user = iam.store().get(&id).await?;
-    Ok(Json(UserView::from(&user)))
-}
-
-/// One user, by query (role `admin`; the seed's form).
-#[cfg_attr(feature = "openapi", utoipa::path(
-    get, path = "/users", tag = "users",
-    params(IdParam),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The user", body = UserView),
-        (status = 400, description = "Missing or malformed id", body = ErrorBody),
-        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody)
-    )
-))]
-pub(crate) async fn get_user_by_query(
-    State(iam): State<Iam>,
-    Query(params): Query<IdParam>,
-) -> ApiResult<Json<UserView>> {
-    let id = params
-        .id
-        .ok_or_else(|| ApiError::bad_request("the query parameter id is required"))?;
-    let user = iam.store().get(&id).await?;
-    Ok(Json(UserView::from(&user)))
-}
-
-/// Deletes a user (role `admin`).
-#[cfg_attr(feature = "openapi", utoipa::path(
-    delete, path = "/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "The user's id (24 hexadecimal digits)")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Deleted", body = Message),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody)
-    )
-))]
-pub(crate) async fn delete_user(
-    State(iam): State<Iam>,
-    Path(id): Path<String>,
-) -> ApiResult<Message> {
-    iam.store().delete(&id).await?;
-    tracing::info!(id = %id, "deleted a user");
-    Ok(Message::success())
-}
-
-/// Changes a user's name, password or roles (role `admin`).
-#[cfg_attr(feature = "openapi", utoipa::path(
-    patch, path = "/users", tag = "users",
-    request_body(content = PatchUser, content_type = "application/json"),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Changed", body = Message),
-        (status = 400, description = "Malformed body or id, invalid values, or nothing to change", body = ErrorBody),
-        (status = 401, description = "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)", body = ErrorBody),
-        (status = 403, description = "The token lacks the role `admin`", body = ErrorBody),
-        (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "The new name is taken", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody)
-    )
-))]
-pub(crate) async fn update_user(State(iam): State<Iam>, request: Request) -> ApiResult<Message> {
-    let body: PatchUser = json_body(request).await?;
-    let current = iam.store().get(&body.id).await?;
-    let name = body.name.as_deref().map(validate_name).transpose()?;
-    let roles = validate_roles(body.roles, body.role)?;
-    let password_hash = match &body.password {
-        Some(password) => {
-            iam.passwords()
-                .check(name.as_deref().unwrap_or(&current.name), password)?;
-            Some(iam.passwords().hash(password).await?)
-        }
-        None => None,
-    };
-    let update = UserUpdate {
-        name,
-        password_hash,
-        roles,
-    };
-    if update.is_empty() {
-        return Err(ApiError::validation(
-            "nothing to update: give name, password or roles",
-        ));
-    }
-    iam.store().update(&current.id, update).await?;
-    tracing::info!(id = %current.id, "updated a user");
-    Ok(Message::success())
 }

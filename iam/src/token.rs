@@ -20,7 +20,7 @@ pub struct AccessClaims {
     pub sub: String,
     /// The user name.
     pub name: String,
-    /// The seed's single role: the first role, or `""`.
+    /// The first role, or `""` (the single role of the original go-microservices project).
     pub role: String,
     /// Every role.
     pub roles: Vec<String>,
@@ -64,7 +64,7 @@ impl TokenIssuer {
         let key = self.keys.current();
         let now = unix_now();
         let mut jti = [0u8; 16];
-        getrandom::fill(&mut jti).map_err(|e| IamError::Key(e.to_string()))?;
+        getrandom::fill(&mut jti).map_err(|e| IamError::Token(Box::new(e)))?;
         let claims = AccessClaims {
             sub: user.id.clone(),
             name: user.name.clone(),
@@ -74,7 +74,7 @@ impl TokenIssuer {
             aud: self.audience.clone(),
             iat: now,
             nbf: now,
-            exp: now + self.ttl.as_secs(),
+            exp: now.saturating_add(self.ttl.as_secs()),
             jti: base64_url(&jti),
         };
         let mut header = Header::new(key.algorithm());
@@ -82,8 +82,8 @@ impl TokenIssuer {
         if !key.kid().is_empty() {
             header.kid = Some(key.kid().to_owned());
         }
-        let token =
-            jsonwebtoken::encode(&header, &claims, key.encoding_key()).map_err(IamError::Token)?;
+        let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
+            .map_err(|e| IamError::Token(Box::new(e)))?;
         Ok(IssuedToken {
             token,
             token_type: "Bearer".to_owned(),
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn hmac_tokens_verify_with_the_shared_secret() {
         let issuer = TokenIssuer {
-            keys: KeyRing::new(SigningKey::hmac(b"0123456789abcdef0123456789abcdef")),
+            keys: KeyRing::new(SigningKey::hmac(b"0123456789abcdef0123456789abcdef").unwrap()),
             issuer: "seedotech".into(),
             audience: "movies".into(),
             ttl: Duration::from_secs(60),

@@ -1,5 +1,6 @@
-//! The first admin user: seed default in memory, random on a persistent store, from
-//! configuration, and exactly one when several instances start at once.
+//! The first admin user: random when nothing is configured, `admin`/`admin` only on
+//! request and only in memory, from configuration, and exactly one when several instances
+//! start at once.
 
 mod common;
 
@@ -8,7 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use common::{fast_builder, login_form, start};
 use portcullis_iam::{
-    AdminBootstrap, IamError, MemoryUserStore, NewUser, PageRequest, User, UserStore, UserUpdate,
+    AdminBootstrap, ConfigError, Iam, IamError, MemoryUserStore, NewUser, PageRequest,
+    PasswordPolicy, User, UserStore, UserUpdate,
 };
 
 /// A memory store that claims to be persistent, standing in for a database.
@@ -47,14 +49,33 @@ async fn all_users(store: &dyn UserStore) -> Vec<User> {
 }
 
 #[tokio::test]
-async fn an_unconfigured_memory_store_gets_the_seeds_admin() {
-    let (iam, base) = start(fast_builder().admin_bootstrap(AdminBootstrap::Auto)).await;
+async fn a_builder_with_no_store_and_no_bootstrap_setting_never_gives_admin_admin() {
+    let (iam, base) =
+        start(Iam::builder().password_policy(PasswordPolicy::insecure_fast_for_tests())).await;
     let users = all_users(iam.store().as_ref()).await;
-    assert_eq!(users.len(), 1);
+    assert_eq!(users.len(), 1, "a random one-time password, printed once");
     assert_eq!(users[0].name, "admin");
     assert_eq!(users[0].roles, vec!["admin"]);
     let (status, body, _) = login_form(&base, "admin", "admin").await;
+    assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test]
+async fn dev_default_credentials_give_admin_admin_in_memory_only() {
+    let (_, base) =
+        start(fast_builder().admin_bootstrap(AdminBootstrap::dev_default_credentials())).await;
+    let (status, body, _) = login_form(&base, "admin", "admin").await;
     assert_eq!(status, 200, "{body}");
+
+    let persistent = fast_builder()
+        .store(PretendPersistent::default())
+        .admin_bootstrap(AdminBootstrap::dev_default_credentials())
+        .build()
+        .await;
+    assert!(
+        matches!(persistent, Err(ConfigError::AdminBootstrap(_))),
+        "{persistent:?}"
+    );
 }
 
 #[tokio::test]
@@ -98,12 +119,18 @@ async fn a_missing_or_weak_configured_password_fails_the_build() {
         ))
         .build()
         .await;
-    assert!(matches!(missing, Err(IamError::Config(_))), "{missing:?}");
+    assert!(
+        matches!(missing, Err(ConfigError::AdminBootstrap(_))),
+        "{missing:?}"
+    );
     let weak = fast_builder()
         .admin_bootstrap(AdminBootstrap::Password("admin".into()))
         .build()
         .await;
-    assert!(matches!(weak, Err(IamError::Config(_))), "{weak:?}");
+    assert!(
+        matches!(weak, Err(ConfigError::AdminBootstrap(_))),
+        "{weak:?}"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +235,7 @@ async fn the_signing_key_can_come_from_a_pem_or_jwk_file() {
         .signing_key_file(dir.join("portcullis-iam-no-such-key.pem"))
         .build()
         .await;
-    assert!(matches!(broken, Err(IamError::Key(_))), "{broken:?}");
+    assert!(matches!(broken, Err(ConfigError::Key(_))), "{broken:?}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{ADMIN_PASSWORD, client, fast_builder, login_form, start, token};
-use portcullis_iam::{SigningKey, ThrottlePolicy};
+use portcullis_iam::{ConfigError, SigningKey, ThrottlePolicy};
 use portcullis_resource_guard::Guard;
 use serde_json::{Value, json};
 
@@ -484,9 +484,9 @@ async fn one_client_address_is_throttled_across_names() {
 }
 
 #[tokio::test]
-async fn seed_mode_signs_with_hs256_and_publishes_no_key() {
+async fn hs256_mode_signs_with_the_shared_secret_and_publishes_no_key() {
     let secret = b"a shared secret of at least 32 bytes!";
-    let (_, base) = start(fast_builder().signing_key(SigningKey::hmac(secret))).await;
+    let (_, base) = start(fast_builder().signing_key(SigningKey::hmac(secret).unwrap())).await;
     let jwks: Value = client()
         .get(format!("{base}/.well-known/jwks.json"))
         .send()
@@ -514,4 +514,195 @@ async fn seed_mode_signs_with_hs256_and_publishes_no_key() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
+}
+
+#[test]
+fn an_hs256_secret_under_32_bytes_is_a_config_error() {
+    let err = SigningKey::hmac("secret").unwrap_err();
+    assert!(matches!(err, ConfigError::Key(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_short_secret_opt_out_still_signs() {
+    // The IAM checks its own tokens with the guard built from the same secret.
+    let key = SigningKey::hmac_allow_short_secret_dangerous("secret");
+    let (_, base) = start(fast_builder().signing_key(key)).await;
+    let (status, body, _) = login_form(&base, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_concurrent_correct_logins_all_get_200() {
+    let (_, base) = start(fast_builder()).await;
+    let logins: Vec<_> = (0..16)
+        .map(|_| {
+            let base = base.clone();
+            tokio::spawn(async move { login_form(&base, "admin", ADMIN_PASSWORD).await.0 })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for login in logins {
+        statuses.push(login.await.unwrap());
+    }
+    assert_eq!(statuses, vec![200; 16]);
+}
+
+/// Logs in with a form body as if a proxy had forwarded it for `client_address`.
+async fn login_forwarded(base: &str, forwarded_for: &str, user: &str, password: &str) -> u16 {
+    client()
+        .post(format!("{base}/api/v1/admin/auth"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("user", user), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn per_address_limit_of_3() -> ThrottlePolicy {
+    ThrottlePolicy::default()
+        .max_failures_per_name(100)
+        .max_failures_per_address(3)
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_attacker_is_throttled_and_the_victim_is_not() {
+    // The test client stands in for the proxy on 127.0.0.1 and appends the client address.
+    let (_, base) = start(
+        fast_builder()
+            .throttle(per_address_limit_of_3().trusted_proxies(["127.0.0.0/8".parse().unwrap()])),
+    )
+    .await;
+    let attacker = "1.1.1.1, 198.51.100.66";
+    for name in ["a", "b", "c"] {
+        assert_eq!(
+            login_forwarded(&base, attacker, name, "wrong pw!").await,
+            401
+        );
+    }
+    assert_eq!(
+        login_forwarded(&base, attacker, "d", "wrong pw!").await,
+        429
+    );
+    let victim = "198.51.100.77";
+    assert_eq!(
+        login_forwarded(&base, victim, "admin", ADMIN_PASSWORD).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_peers_x_forwarded_for_is_ignored() {
+    let (_, base) = start(
+        fast_builder()
+            .throttle(per_address_limit_of_3().trusted_proxies(["10.0.0.0/8".parse().unwrap()])),
+    )
+    .await;
+    // A client that forges a fresh address on every try is still one client.
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let forged = format!("203.0.113.{i}");
+        assert_eq!(
+            login_forwarded(&base, &forged, name, "wrong pw!").await,
+            401
+        );
+    }
+    assert_eq!(
+        login_forwarded(&base, "203.0.113.200", "d", "wrong pw!").await,
+        429
+    );
+}
+
+#[tokio::test]
+async fn ipv6_clients_in_one_slash_64_share_a_bucket() {
+    let (_, base) = start(
+        fast_builder()
+            .throttle(per_address_limit_of_3().trusted_proxies(["127.0.0.1".parse().unwrap()])),
+    )
+    .await;
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let address = format!("2001:db8:aaaa:1::{i:x}");
+        assert_eq!(
+            login_forwarded(&base, &address, name, "wrong pw!").await,
+            401
+        );
+    }
+    assert_eq!(
+        login_forwarded(&base, "2001:db8:aaaa:1:ffff::9", "d", "wrong pw!").await,
+        429
+    );
+    assert_eq!(
+        login_forwarded(&base, "2001:db8:aaaa:2::1", "admin", ADMIN_PASSWORD).await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn control_characters_in_a_name_get_400_at_login_and_creation() {
+    let (_, base) = start(fast_builder()).await;
+    for name in [
+        "ad\nmin",
+        "admin\r",
+        "ad\u{1b}min",
+        "ad\u{7f}min",
+        "admin\n",
+    ] {
+        let (status, body, _) = login_form(&base, name, ADMIN_PASSWORD).await;
+        assert_eq!(status, 400, "{name:?}: {body}");
+        assert_eq!(body["code"], 1001, "{body}");
+    }
+    let admin = token(&base, "admin", ADMIN_PASSWORD).await;
+    for name in ["eve\n", "e\rve", "e\u{0}ve", "eve\u{7f}"] {
+        let response = client()
+            .post(format!("{base}/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": name, "password": "a long enough password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{name:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_deleted_or_demoted() {
+    let (iam, base) = start(fast_builder()).await;
+    let admin = token(&base, "admin", ADMIN_PASSWORD).await;
+    let admin_id = iam.store().find_by_name("admin").await.unwrap().unwrap().id;
+    let http = client();
+    let demote = |id: String| {
+        http.patch(format!("{base}/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&json!({"id": id, "roles": ["viewer"]}))
+            .send()
+    };
+    let response = demote(admin_id.clone()).await.unwrap();
+    assert_eq!(response.status().as_u16(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 1009, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("last admin"),
+        "{body}"
+    );
+    let response = http
+        .delete(format!("{base}/api/v1/users/{admin_id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 409);
+
+    // With a second admin, the first may step down.
+    let created: Value = http
+        .post(format!("{base}/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "second", "password": "a long enough password", "roles": ["admin"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(created["id"].is_string(), "{created}");
+    assert_eq!(demote(admin_id).await.unwrap().status().as_u16(), 200);
 }

@@ -20,6 +20,11 @@ async fn concurrent_creates_of_one_name_leave_exactly_one_on_many_threads() {
     store_suite::concurrent_creates_of_one_name_leave_exactly_one(fresh()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_demoting_each_other_leave_at_least_one_on_many_threads() {
+    store_suite::two_admins_demoting_each_other_leave_at_least_one(fresh()).await;
+}
+
 #[test]
 fn is_not_persistent() {
     assert!(!MemoryUserStore::new().is_persistent());

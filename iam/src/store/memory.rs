@@ -8,12 +8,14 @@ use async_trait::async_trait;
 
 use super::{NewUser, PageRequest, User, UserStore, UserUpdate, new_object_id, parse_object_id};
 use crate::IamError;
+use crate::routes::ADMIN_ROLE;
 
 /// Users in memory, lost when the process ends: the embedded default, for tests and
 /// single-instance demos.
 ///
 /// Safe under concurrency: one lock guards both the users and the name index, so a name is
-/// checked and taken in one step.
+/// checked and taken in one step, and the last admin is checked and kept in one step too
+/// (two admins demoting each other at once leave exactly one).
 #[derive(Debug, Default)]
 pub struct MemoryUserStore {
     inner: RwLock<Inner>,
@@ -43,6 +45,18 @@ impl MemoryUserStore {
         self.inner
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    /// Whether `id` is an admin and no other user is.
+    fn is_last_admin(&self, id: &str) -> bool {
+        let is_admin = |user: &User| user.roles.iter().any(|r| r == ADMIN_ROLE);
+        self.by_id.get(id).is_some_and(is_admin)
+            && !self
+                .by_id
+                .values()
+                .any(|user| user.id != id && is_admin(user))
     }
 }
 
@@ -106,13 +120,21 @@ impl UserStore for MemoryUserStore {
             return Err(IamError::UnknownUser { id });
         };
         let old_name = current.name.clone();
+        if let Some(roles) = &update.roles
+            && !roles.iter().any(|r| r == ADMIN_ROLE)
+            && inner.is_last_admin(&id)
+        {
+            return Err(IamError::LastAdmin);
+        }
         if let Some(name) = &update.name
             && *name != old_name
             && inner.id_by_name.contains_key(name)
         {
             return Err(IamError::DuplicateName { name: name.clone() });
         }
-        let user = inner.by_id.get_mut(&id).expect("checked above");
+        let Some(user) = inner.by_id.get_mut(&id) else {
+            return Err(IamError::UnknownUser { id });
+        };
         if let Some(name) = update.name {
             user.name = name;
         }
@@ -133,6 +155,9 @@ impl UserStore for MemoryUserStore {
     async fn delete(&self, id: &str) -> Result<(), IamError> {
         let id = parse_object_id(id)?;
         let mut inner = self.write();
+        if inner.is_last_admin(&id) {
+            return Err(IamError::LastAdmin);
+        }
         match inner.by_id.remove(&id) {
             Some(user) => {
                 inner.id_by_name.remove(&user.name);

@@ -44,7 +44,8 @@ impl fmt::Debug for User {
 
 /// What the routes send for a user: never a password or hash.
 ///
-/// `role` is the seed's single role (the first one, or `""`), kept for compatibility.
+/// `role` is the first role, or `""`: the single role of the original go-microservices
+/// project, kept for compatibility.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = User))]
@@ -53,7 +54,7 @@ pub struct UserView {
     pub id: String,
     /// The login name.
     pub name: String,
-    /// The first role, or `""`: the seed's single role.
+    /// The first role, or `""`.
     pub role: String,
     /// Every role.
     pub roles: Vec<String>,
@@ -163,6 +164,11 @@ impl PageRequest {
 /// [`IamError::MalformedId`]), report unknown ids as [`IamError::UnknownUser`], and an
 /// unreachable backend as [`IamError::Unavailable`].
 ///
+/// They must also never take the last user with the role [`ADMIN_ROLE`](crate::ADMIN_ROLE)
+/// away: an [`update`](Self::update) that drops the role from the only admin, or a
+/// [`delete`](Self::delete) of the only admin, fails with [`IamError::LastAdmin`] and
+/// changes nothing. (A store without any admin may delete and update freely.)
+///
 /// The behavioural test suite in `iam/tests/store_suite/mod.rs` checks all of this for any
 /// implementation.
 #[async_trait]
@@ -186,7 +192,7 @@ pub trait UserStore: Send + Sync + fmt::Debug + 'static {
     async fn delete(&self, id: &str) -> Result<(), IamError>;
 
     /// Whether users outlive the process (a database) or not (memory). The admin
-    /// bootstrap never creates `admin`/`admin` in a persistent store.
+    /// bootstrap refuses `admin`/`admin` for a persistent store.
     fn is_persistent(&self) -> bool;
 
     /// Whether the store has no user at all.

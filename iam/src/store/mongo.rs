@@ -11,7 +11,8 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::{NewUser, PageRequest, User, UserStore, UserUpdate, parse_object_id};
-use crate::IamError;
+use crate::routes::ADMIN_ROLE;
+use crate::{ConfigError, IamError};
 
 /// `MongoDB`'s error code for a duplicate key in a unique index.
 const DUPLICATE_KEY: i32 = 11000;
@@ -20,8 +21,17 @@ const DUPLICATE_KEY: i32 = 11000;
 /// index on `name` created at start-up (so that concurrent creates of one name, from any
 /// number of instances, leave exactly one user).
 ///
+/// # The last admin
+/// An update that drops the role `admin` from the only admin, or a delete of the only
+/// admin, is refused ([`IamError::LastAdmin`]). `MongoDB`-compatible servers without
+/// multi-document transactions (`FerretDB`) cannot check and write in one step, so the store
+/// checks before writing, writes, checks again, and undoes its own write if no admin is
+/// left. Two admins demoting or deleting each other at the same moment therefore end with
+/// at least one admin (both may be refused); only a crash of this process between the
+/// write and the undo could leave none.
+///
 /// ```no_run
-/// # async fn demo() -> Result<(), portcullis_iam::IamError> {
+/// # async fn demo() -> Result<(), portcullis_iam::ConfigError> {
 /// use portcullis_iam::MongoUserStore;
 ///
 /// let store = MongoUserStore::connect("mongodb://127.0.0.1:27017", "usermanagement").await?;
@@ -78,23 +88,24 @@ impl MongoUserStoreBuilder {
 
     /// Connects to `uri`, uses database `database` and creates the unique index on `name`.
     ///
-    /// Fails with [`IamError::Unavailable`] when the server cannot be reached within the
-    /// server-selection timeout, and [`IamError::Config`] when the URI is invalid.
-    pub async fn connect(self, uri: &str, database: &str) -> Result<MongoUserStore, IamError> {
+    /// Fails with [`ConfigError::Store`] holding [`IamError::Unavailable`] when the server
+    /// cannot be reached within the server-selection timeout, and
+    /// [`ConfigError::Invalid`] when the URI is invalid.
+    pub async fn connect(self, uri: &str, database: &str) -> Result<MongoUserStore, ConfigError> {
         let mut options = ClientOptions::parse(uri)
             .await
-            .map_err(|e| IamError::Config(format!("invalid MongoDB URI: {}", e.kind)))?;
+            .map_err(|e| ConfigError::Invalid(format!("invalid MongoDB URI: {}", e.kind)))?;
         options
             .server_selection_timeout
             .get_or_insert(self.server_selection_timeout);
         options.connect_timeout.get_or_insert(self.connect_timeout);
-        let client = Client::with_options(options).map_err(map_error)?;
+        let client = Client::with_options(options).map_err(|e| ConfigError::Store(map_error(e)))?;
         self.open(client.database(database)).await
     }
 
     /// Uses an already configured database handle and creates the unique index on `name`.
     /// The driver timeouts are the client's own.
-    pub async fn open(self, database: Database) -> Result<MongoUserStore, IamError> {
+    pub async fn open(self, database: Database) -> Result<MongoUserStore, ConfigError> {
         let users = database.collection::<UserDocument>(&self.collection);
         let index = IndexModel::builder()
             .keys(doc! { "name": 1 })
@@ -105,7 +116,10 @@ impl MongoUserStoreBuilder {
                     .build(),
             )
             .build();
-        users.create_index(index).await.map_err(map_error)?;
+        users
+            .create_index(index)
+            .await
+            .map_err(|e| ConfigError::Store(map_error(e)))?;
         Ok(MongoUserStore { users, database })
     }
 }
@@ -117,12 +131,12 @@ impl MongoUserStore {
     }
 
     /// Connects to `uri` with the default timeouts (see [`MongoUserStoreBuilder`]).
-    pub async fn connect(uri: &str, database: &str) -> Result<Self, IamError> {
+    pub async fn connect(uri: &str, database: &str) -> Result<Self, ConfigError> {
         Self::builder().connect(uri, database).await
     }
 
     /// Uses `database` (configured by the caller) and creates the unique index on `name`.
-    pub async fn new(database: Database) -> Result<Self, IamError> {
+    pub async fn new(database: Database) -> Result<Self, ConfigError> {
         Self::builder().open(database).await
     }
 }
@@ -187,6 +201,42 @@ fn map_write_error(err: mongodb::error::Error, name: &str) -> IamError {
     } else {
         map_error(err)
     }
+}
+
+impl MongoUserStore {
+    /// How many users hold the role `admin`, `except` one.
+    async fn admins_other_than(&self, except: ObjectId) -> Result<u64, IamError> {
+        self.users
+            .count_documents(doc! { "roles": ADMIN_ROLE, "_id": { "$ne": except } })
+            .await
+            .map_err(map_error)
+    }
+
+    async fn admins(&self) -> Result<u64, IamError> {
+        self.users
+            .count_documents(doc! { "roles": ADMIN_ROLE })
+            .await
+            .map_err(map_error)
+    }
+
+    /// Refuses before writing when `oid` is an admin and the only one; otherwise tells
+    /// whether it is an admin.
+    async fn refuse_last_admin(&self, oid: ObjectId) -> Result<bool, IamError> {
+        let is_admin = self
+            .users
+            .find_one(doc! { "_id": oid, "roles": ADMIN_ROLE })
+            .await
+            .map_err(map_error)?
+            .is_some();
+        if is_admin && self.admins_other_than(oid).await? == 0 {
+            return Err(IamError::LastAdmin);
+        }
+        Ok(is_admin)
+    }
+}
+
+fn is_admin(document: &UserDocument) -> bool {
+    document.roles.iter().any(|r| r == ADMIN_ROLE)
 }
 
 #[async_trait]
@@ -262,6 +312,10 @@ impl UserStore for MongoUserStore {
                 return Err(IamError::DuplicateName { name: name.clone() });
             }
         }
+        let demotes = update
+            .roles
+            .as_ref()
+            .is_some_and(|roles| !roles.iter().any(|r| r == ADMIN_ROLE));
         let mut set = Document::new();
         if let Some(name) = &update.name {
             set.insert("name", name.clone());
@@ -272,28 +326,47 @@ impl UserStore for MongoUserStore {
         if let Some(roles) = update.roles {
             set.insert("roles", roles);
         }
+        let demotes_an_admin = demotes && self.refuse_last_admin(oid).await?;
         let name = update.name.unwrap_or_default();
-        self.users
+        let updated = self
+            .users
             .find_one_and_update(doc! { "_id": oid }, doc! { "$set": set })
             .return_document(ReturnDocument::After)
             .await
             .map_err(|e| map_write_error(e, &name))?
-            .map(User::from)
-            .ok_or_else(|| IamError::UnknownUser { id: oid.to_hex() })
+            .ok_or_else(|| IamError::UnknownUser { id: oid.to_hex() })?;
+        if demotes_an_admin && self.admins().await? == 0 {
+            // Lost a race with another demotion or delete: undo ours.
+            self.users
+                .update_one(
+                    doc! { "_id": oid },
+                    doc! { "$addToSet": { "roles": ADMIN_ROLE } },
+                )
+                .await
+                .map_err(map_error)?;
+            return Err(IamError::LastAdmin);
+        }
+        Ok(updated.into())
     }
 
     async fn delete(&self, id: &str) -> Result<(), IamError> {
         let oid = object_id(id)?;
-        let result = self
+        self.refuse_last_admin(oid).await?;
+        let deleted = self
             .users
-            .delete_one(doc! { "_id": oid })
+            .find_one_and_delete(doc! { "_id": oid })
             .await
-            .map_err(map_error)?;
-        if result.deleted_count == 0 {
-            Err(IamError::UnknownUser { id: oid.to_hex() })
-        } else {
-            Ok(())
+            .map_err(map_error)?
+            .ok_or_else(|| IamError::UnknownUser { id: oid.to_hex() })?;
+        if is_admin(&deleted) && self.admins().await? == 0 {
+            // Lost a race with another demotion or delete: put the user back.
+            self.users
+                .insert_one(&deleted)
+                .await
+                .map_err(|e| map_write_error(e, &deleted.name))?;
+            return Err(IamError::LastAdmin);
         }
+        Ok(())
     }
 
     fn is_persistent(&self) -> bool {

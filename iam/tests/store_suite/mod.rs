@@ -30,6 +30,8 @@ where
     deletes_and_frees_the_name(make_store().await).await;
     tells_malformed_ids_from_unknown_ones(make_store().await).await;
     reports_emptiness(make_store().await).await;
+    keeps_the_last_admin(make_store().await).await;
+    two_admins_demoting_each_other_leave_at_least_one(make_store().await).await;
 }
 
 fn new_user(name: &str) -> NewUser {
@@ -344,4 +346,119 @@ pub async fn reports_emptiness(store: SharedStore) {
     assert!(store.check().await.is_ok());
     store.create(new_user("alice")).await.unwrap();
     assert!(!store.is_empty().await.unwrap());
+}
+
+fn new_admin(name: &str) -> NewUser {
+    NewUser {
+        roles: vec!["admin".to_owned()],
+        ..new_user(name)
+    }
+}
+
+fn roles(roles: &[&str]) -> UserUpdate {
+    UserUpdate {
+        roles: Some(roles.iter().map(|r| (*r).to_owned()).collect()),
+        ..UserUpdate::default()
+    }
+}
+
+async fn admins(store: &SharedStore) -> usize {
+    store
+        .list(PageRequest::first(100))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|u| u.roles.iter().any(|r| r == "admin"))
+        .count()
+}
+
+/// The only admin can be neither deleted nor demoted; with a second admin it can.
+pub async fn keeps_the_last_admin(store: SharedStore) {
+    let root = store.create(new_admin("root")).await.unwrap();
+    let viewer = store.create(new_user("viewer")).await.unwrap();
+    let err = store
+        .delete(&root.id)
+        .await
+        .expect_err("last admin deleted");
+    assert!(matches!(err, IamError::LastAdmin), "{err:?}");
+    let err = store
+        .update(&root.id, roles(&["viewer"]))
+        .await
+        .expect_err("last admin demoted");
+    assert!(matches!(err, IamError::LastAdmin), "{err:?}");
+    assert_eq!(store.get(&root.id).await.unwrap(), root, "unchanged");
+    // Other changes to the last admin, and any change to others, are fine.
+    store
+        .update(&root.id, roles(&["admin", "viewer"]))
+        .await
+        .expect("keeps admin");
+    store.delete(&viewer.id).await.expect("not an admin");
+
+    let second = store.create(new_admin("second")).await.unwrap();
+    store
+        .update(&root.id, roles(&[]))
+        .await
+        .expect("another admin is left");
+    let err = store.delete(&second.id).await.expect_err("now the last");
+    assert!(matches!(err, IamError::LastAdmin), "{err:?}");
+    assert_eq!(admins(&store).await, 1);
+}
+
+/// Two admins demoting (or deleting and demoting) each other at the same moment leave at
+/// least one admin, and at most one of the two changes succeeds.
+pub async fn two_admins_demoting_each_other_leave_at_least_one(store: SharedStore) {
+    let mut leftover: Option<String> = None;
+    for round in 0..10 {
+        let a = store.create(new_admin(&format!("a{round}"))).await.unwrap();
+        let b = store.create(new_admin(&format!("b{round}"))).await.unwrap();
+        if let Some(previous) = leftover.take() {
+            store
+                .update(&previous, roles(&["viewer"]))
+                .await
+                .expect("two other admins exist");
+        }
+        assert_eq!(admins(&store).await, 2, "round {round}: only a and b");
+        let demote_b = {
+            let (store, id) = (Arc::clone(&store), b.id.clone());
+            tokio::spawn(async move { store.update(&id, roles(&["viewer"])).await.map(drop) })
+        };
+        let against_a = {
+            let (store, id) = (Arc::clone(&store), a.id.clone());
+            tokio::spawn(async move {
+                if round % 2 == 0 {
+                    store.update(&id, roles(&["viewer"])).await.map(drop)
+                } else {
+                    store.delete(&id).await
+                }
+            })
+        };
+        let outcomes = [against_a.await.unwrap(), demote_b.await.unwrap()];
+        for outcome in &outcomes {
+            assert!(
+                matches!(outcome, Ok(()) | Err(IamError::LastAdmin)),
+                "{outcome:?}"
+            );
+        }
+        assert!(
+            outcomes.iter().filter(|o| o.is_ok()).count() <= 1,
+            "round {round}: {outcomes:?}"
+        );
+        assert!(admins(&store).await >= 1, "round {round}: no admin left");
+        // Keep exactly one admin for the next round.
+        let mut still_admin = Vec::new();
+        for id in [&a.id, &b.id] {
+            if let Ok(user) = store.get(id).await
+                && user.roles.iter().any(|r| r == "admin")
+            {
+                still_admin.push(id.clone());
+            }
+        }
+        if still_admin.len() == 2 {
+            store
+                .update(&still_admin[1], roles(&["viewer"]))
+                .await
+                .expect("the other is still admin");
+        }
+        leftover = still_admin.into_iter().next();
+    }
 }

@@ -7,11 +7,11 @@ use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Form, Json, Router};
+use axum::{Json, Router};
 use portcullis_resource_guard::require_role;
 #[cfg(feature = "openapi")]
 use portcullis_response::ErrorBody;
-use portcullis_response::{ApiError, ApiResult, ErrorCode};
+use portcullis_response::{ApiError, ApiResult, ErrorCode, FormOrMultipart};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -109,10 +109,13 @@ async fn form_or_json<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        Form::<T>::from_request(request, &())
+    // Both form encodings, as Go's `PostForm` reads them (`curl -d` and `curl -F`).
+    if content_type.starts_with("application/x-www-form-urlencoded")
+        || content_type.starts_with("multipart/form-data")
+    {
+        FormOrMultipart::<T>::from_request(request, &())
             .await
-            .map(|Form(value)| value)
+            .map(|FormOrMultipart(value)| value)
             .map_err(|e| {
                 ApiError::malformed_body(
                     "Malformed form body: expected the fields user and password",
@@ -124,7 +127,7 @@ async fn form_or_json<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
     } else {
         Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
-            "Send application/x-www-form-urlencoded or application/json",
+            "Send application/x-www-form-urlencoded, multipart/form-data or application/json",
         ))
     }
 }

@@ -86,21 +86,31 @@
 //! The rules the guard enforces, and why, are in the workspace's `docs/security.md`, section
 //! "Token validation in the resource guard".
 
+mod build_error;
+mod builder;
 mod cache;
 mod claims;
+mod client;
 mod clock;
 mod error;
 mod guard;
+mod header;
 mod jwks;
 mod keys;
 pub mod middleware;
+mod signature;
 #[cfg(feature = "rustls")]
 mod tls;
+mod token;
+mod validation;
 
+pub use build_error::GuardBuildError;
+pub use builder::GuardBuilder;
 pub use claims::Claims;
 pub use clock::{Clock, SystemClock};
 pub use error::{GuardError, TokenRejection};
-pub use guard::{Guard, GuardBuilder, TypPolicy};
+pub use guard::Guard;
+pub use header::TypPolicy;
 pub use jsonwebtoken;
 pub use jsonwebtoken::Algorithm;
 pub use keys::KeySource;

@@ -6,6 +6,10 @@
 //! 4.1.11), never takes a key or key URL from a token, applies a [`TypPolicy`], and
 //! accepts only short, plain key ids. Binding the algorithm to the key is done where the
 //! key is chosen ([`crate::keys::candidates`]).
+//!
+//! As `jsonwebtoken` reads it, a key member whose value is `null` is absent: it carries
+//! no key, so nothing is taken from the token. Any other value, well-formed or not, is
+//! refused.
 
 use std::str::FromStr;
 

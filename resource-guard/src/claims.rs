@@ -16,8 +16,8 @@ pub(crate) const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 
 /// The verified claims of a bearer token.
 ///
-/// The registered claims are typed; `name`, `role` and `roles` are the IAM's (and the
-/// seed's); `extra` holds the application's own claims, deserialized from the same
+/// The registered claims are typed; `name`, `role` and `roles` are the ones the
+/// Portcullis IAM issues; `extra` holds the application's own claims, deserialized from the same
 /// payload with serde (`T = ()` ignores them).
 ///
 /// As an axum extractor it reads what [`GuardLayer`](crate::GuardLayer) verified; on a
@@ -40,7 +40,7 @@ pub struct Claims<T = ()> {
     pub sub: String,
     /// `name`: the user name; empty when absent.
     pub name: String,
-    /// `role`: the seed's single role; empty when absent.
+    /// `role`: the single role of the original go-microservices tokens; empty when absent.
     pub role: String,
     /// `roles`: every role of the subject; empty when absent.
     pub roles: Vec<String>,
@@ -214,6 +214,28 @@ impl RawClaims {
             return Err(TokenRejection::MalformedClaims);
         }
         serde_json::from_slice(payload).map_err(|_| TokenRejection::MalformedClaims)
+    }
+
+    /// The claims, once checked, with `exp` as validated.
+    pub(crate) fn into_claims(self, exp: u64) -> Claims {
+        let time = |claim| match claim {
+            TimeClaim::Valid(t) => Some(t),
+            TimeClaim::Absent | TimeClaim::Invalid => None,
+        };
+        Claims {
+            sub: self.sub.unwrap_or_default(),
+            name: self.name.unwrap_or_default(),
+            role: self.role.unwrap_or_default(),
+            roles: self.roles.unwrap_or_default(),
+            scope: self.scope.unwrap_or_default(),
+            iss: self.iss.unwrap_or_default(),
+            aud: self.aud.unwrap_or_default(),
+            exp,
+            iat: time(self.iat),
+            nbf: time(self.nbf),
+            jti: self.jti,
+            extra: (),
+        }
     }
 }
 

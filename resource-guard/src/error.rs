@@ -1,12 +1,10 @@
-//! [`GuardError`], the one error type of this crate, and its RFC 6750 responses.
+//! [`GuardError`], why a request was refused, and its RFC 6750 responses.
 
 use std::fmt::{self, Write as _};
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use portcullis_response::{ApiError, ErrorCode};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a bearer token was rejected.
 ///
@@ -87,7 +85,8 @@ impl fmt::Display for TokenRejection {
     }
 }
 
-/// Everything that can go wrong in this crate: a rejected request or a bad configuration.
+/// Why a request was refused. (A bad configuration is a
+/// [`GuardBuildError`](crate::GuardBuildError), reported once by the builder.)
 ///
 /// As a response (it implements [`IntoResponse`] and converts into [`ApiError`]) it follows
 /// RFC 6750 section 3:
@@ -100,7 +99,6 @@ impl fmt::Display for TokenRejection {
 /// | [`ExpiredToken`](Self::ExpiredToken) | 401 | `Bearer error="invalid_token", ...` | 1006 |
 /// | [`InsufficientScope`](Self::InsufficientScope) | 403 | `Bearer error="insufficient_scope", ...` | 1007 |
 /// | [`KeysUnavailable`](Self::KeysUnavailable) | 503 | none, `Retry-After` | 1011 |
-/// | [`Config`](Self::Config) | 500 | none | 1012 |
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
@@ -127,32 +125,9 @@ pub enum GuardError {
     /// No verification key could be loaded yet (the JWKS URL was never reachable).
     #[error("no verification keys are available yet")]
     KeysUnavailable,
-    /// The guard is misconfigured (reported by [`GuardBuilder::build`](crate::GuardBuilder::build)).
-    #[error("invalid guard configuration: {message}")]
-    Config {
-        /// What is wrong.
-        message: String,
-        /// The underlying error, if any.
-        #[source]
-        source: Option<BoxError>,
-    },
 }
 
 impl GuardError {
-    pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self::Config {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    pub(crate) fn config_with(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        Self::Config {
-            message: message.into(),
-            source: Some(source.into()),
-        }
-    }
-
     /// The HTTP status this error is sent with.
     pub fn status(&self) -> StatusCode {
         self.code().default_status()
@@ -167,7 +142,6 @@ impl GuardError {
             Self::ExpiredToken => ErrorCode::ExpiredToken,
             Self::InsufficientScope { .. } => ErrorCode::InsufficientRole,
             Self::KeysUnavailable => ErrorCode::UpstreamUnavailable,
-            Self::Config { .. } => ErrorCode::Internal,
         }
     }
 
@@ -194,7 +168,6 @@ impl GuardError {
                 }
             }
             Self::KeysUnavailable => "Token verification keys are unavailable",
-            Self::Config { .. } => "Internal server error",
         }
     }
 
@@ -211,7 +184,7 @@ impl GuardError {
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken(_) | Self::ExpiredToken => Some("invalid_token"),
             Self::InsufficientScope { .. } => Some("insufficient_scope"),
-            Self::KeysUnavailable | Self::Config { .. } => return None,
+            Self::KeysUnavailable => return None,
         };
         if let Some(error) = error {
             let _ = write!(
@@ -235,9 +208,6 @@ impl GuardError {
         }
         if matches!(self, Self::KeysUnavailable) {
             error = error.with_retry_after(std::time::Duration::from_secs(5));
-        }
-        if matches!(self, Self::Config { .. }) {
-            error = error.with_source(self);
         }
         error
     }

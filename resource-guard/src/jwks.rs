@@ -8,54 +8,15 @@ use std::time::{Duration, SystemTime};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde::Deserialize;
 
+use crate::client::{FetchError, Fetched, JwksClient};
 use crate::clock::Clock;
 use crate::keys::KeyRing;
 
-/// A JWKS response larger than this is refused.
-pub(crate) const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// While no key was ever loaded, a fetch may be retried this often.
 const UNLOADED_RETRY: Duration = Duration::from_secs(1);
-/// Refreshes are never scheduled further apart than this, whatever `max-age` says.
-const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
-
-/// Why a fetch failed (logged, never sent to clients).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FetchError {
-    #[error("request failed: {0}")]
-    Http(#[from] reqwest::Error),
-    #[cfg(feature = "rustls")]
-    #[error("request failed: {0}")]
-    Transport(String),
-    #[cfg(feature = "rustls")]
-    #[error("the request timed out")]
-    TimedOut,
-    #[error("unexpected status {0}")]
-    Status(reqwest::StatusCode),
-    #[error("the key set is larger than {MAX_JWKS_BYTES} bytes")]
-    TooLarge,
-    #[error("the key set is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("the key set holds no usable key")]
-    NoUsableKey,
-}
-
-/// What fetches the key set.
-#[derive(Debug, Clone)]
-pub(crate) enum JwksClient {
-    /// reqwest: the default for `http://`, and any client the application gives.
-    Reqwest(reqwest::Client),
-    /// rustls on `ring`: the default for `https://` (feature `rustls`).
-    #[cfg(feature = "rustls")]
-    Tls(crate::tls::TlsClient),
-}
-
-/// The parts of a successful response the keys need.
-pub(crate) struct Fetched {
-    /// `Cache-Control: max-age`, when present.
-    pub(crate) max_age: Option<Duration>,
-    /// The body, at most [`MAX_JWKS_BYTES`] long.
-    pub(crate) body: Vec<u8>,
-}
+/// Refreshes are never scheduled further apart than this, whatever `max-age` says; the
+/// builder keeps the refetch and refresh intervals within it.
+pub(crate) const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
 
 /// The settings of a [`JwksKeys`].
 #[derive(Debug, Clone)]
@@ -198,11 +159,7 @@ impl JwksKeys {
             .last_attempt
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(self.clock.now());
-        let Fetched { max_age, body } = match &self.settings.client {
-            JwksClient::Reqwest(client) => fetch_with_reqwest(client, &self.settings.url).await?,
-            #[cfg(feature = "rustls")]
-            JwksClient::Tls(client) => client.fetch(&self.settings.url).await?,
-        };
+        let Fetched { max_age, body } = self.settings.client.fetch(&self.settings.url).await?;
         let set = parse_jwks(&body)?;
         let ring = KeyRing::from_jwk_set(&set, self.settings.url.as_str());
         if ring.is_empty() {
@@ -277,66 +234,6 @@ fn parse_jwks(body: &[u8]) -> Result<JwkSet, FetchError> {
     Ok(JwkSet { keys })
 }
 
-/// The `max-age` of a `Cache-Control` value (`no-store`/`no-cache` count as zero).
-fn parse_max_age(value: &str) -> Option<Duration> {
-    let mut max_age = None;
-    for directive in value.split(',') {
-        let directive = directive.trim();
-        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache")
-        {
-            return Some(Duration::ZERO);
-        }
-        if let Some((name, seconds)) = directive.split_once('=')
-            && name.trim().eq_ignore_ascii_case("max-age")
-        {
-            max_age = seconds
-                .trim()
-                .trim_matches('"')
-                .parse()
-                .ok()
-                .map(Duration::from_secs);
-        }
-    }
-    max_age
-}
-
-async fn fetch_with_reqwest(
-    client: &reqwest::Client,
-    url: &reqwest::Url,
-) -> Result<Fetched, FetchError> {
-    let mut response = client
-        .get(url.clone())
-        .header(http::header::ACCEPT, "application/json")
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        return Err(FetchError::Status(response.status()));
-    }
-    let max_age = max_age_of(response.headers());
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
-    {
-        return Err(FetchError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_JWKS_BYTES {
-            return Err(FetchError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Fetched { max_age, body })
-}
-
-/// The `max-age` of a response's `Cache-Control`, if any.
-pub(crate) fn max_age_of(headers: &http::HeaderMap) -> Option<Duration> {
-    headers
-        .get(http::header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_max_age)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,17 +255,6 @@ mod tests {
             [secs(1), secs(2), secs(3), secs(7), secs(40)],
             [1, 2, 4, 60, 60]
         );
-    }
-
-    #[test]
-    fn max_age_is_read_from_cache_control() {
-        assert_eq!(
-            parse_max_age("public, max-age=300"),
-            Some(Duration::from_secs(300))
-        );
-        assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
-        assert_eq!(parse_max_age("public"), None);
-        assert_eq!(parse_max_age("max-age=abc"), None);
     }
 
     #[test]

@@ -1,13 +1,15 @@
-//! Trusted keys: each bound to one algorithm, looked up by `kid`.
+//! Trusted keys: converted from what the builder was given, each bound to one
+//! algorithm, looked up by `kid`.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::jwk::{
-    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse,
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyOperations, PublicKeyUse,
 };
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
+use crate::build_error::GuardBuildError;
 use crate::error::TokenRejection;
 
 /// A source of public keys living in the same process, such as the IAM's key ring.
@@ -53,6 +55,97 @@ impl fmt::Debug for TrustedKey {
     }
 }
 
+/// A key given to the builder, converted at [`GuardBuilder::build`](crate::GuardBuilder::build).
+pub(crate) enum PendingKey {
+    Hmac(Algorithm, Vec<u8>),
+    Pem(Algorithm, Vec<u8>, Option<String>),
+    Jwk(Box<Jwk>),
+}
+
+impl fmt::Debug for PendingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hmac(alg, _) => f
+                .debug_tuple("Hmac")
+                .field(alg)
+                .field(&"[redacted]")
+                .finish(),
+            Self::Pem(alg, _, kid) => f.debug_tuple("Pem").field(alg).field(kid).finish(),
+            Self::Jwk(jwk) => f.debug_tuple("Jwk").field(&jwk.common.key_id).finish(),
+        }
+    }
+}
+
+/// The least HMAC secret length for `alg`: its hash size (RFC 7518 section 3.2).
+pub(crate) fn min_hmac_secret_len(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    }
+}
+
+impl PendingKey {
+    /// The trusted key; HMAC secrets shorter than the hash are refused unless
+    /// `allow_short_hmac_secret`.
+    pub(crate) fn convert(
+        self,
+        allow_short_hmac_secret: bool,
+    ) -> Result<TrustedKey, GuardBuildError> {
+        match self {
+            Self::Hmac(alg, secret) => {
+                if alg.family() != AlgorithmFamily::Hmac {
+                    return Err(GuardBuildError::invalid_key(format!(
+                        "{alg:?} is not an HMAC algorithm"
+                    )));
+                }
+                if secret.is_empty() {
+                    return Err(GuardBuildError::invalid_key("the HMAC secret is empty"));
+                }
+                let min = min_hmac_secret_len(alg);
+                if secret.len() < min {
+                    if !allow_short_hmac_secret {
+                        return Err(GuardBuildError::ShortHmacSecret {
+                            alg,
+                            len: secret.len(),
+                            min,
+                        });
+                    }
+                    tracing::warn!(
+                        ?alg,
+                        min,
+                        "a short HMAC secret is trusted (dangerous_allow_short_hmac_secret): tokens can be forged by guessing it"
+                    );
+                }
+                Ok(TrustedKey {
+                    kid: None,
+                    alg,
+                    key: DecodingKey::from_secret(&secret),
+                })
+            }
+            Self::Pem(alg, pem, kid) => {
+                let key = match alg.family() {
+                    AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(&pem),
+                    AlgorithmFamily::Ec => DecodingKey::from_ec_pem(&pem),
+                    AlgorithmFamily::Ed => DecodingKey::from_ed_pem(&pem),
+                    AlgorithmFamily::Hmac => {
+                        return Err(GuardBuildError::invalid_key(
+                            "HMAC algorithms take a secret (hmac_secret), not a PEM key",
+                        ));
+                    }
+                }
+                .map_err(|e| {
+                    GuardBuildError::invalid_key_with(format!("the {alg:?} PEM key is invalid"), e)
+                })?;
+                Ok(TrustedKey { kid, alg, key })
+            }
+            Self::Jwk(jwk) => key_from_jwk(&jwk, true).map_err(|reason| {
+                GuardBuildError::invalid_key(format!("the JWK is not usable: {reason}"))
+            }),
+        }
+    }
+}
+
 /// Why a JWK was not turned into a trusted key.
 pub(crate) type SkipReason = &'static str;
 
@@ -90,7 +183,7 @@ pub(crate) fn key_from_jwk(jwk: &Jwk, allow_symmetric: bool) -> Result<TrustedKe
     let alg = match jwk.common.key_algorithm {
         None => implied,
         Some(declared) => {
-            let alg = key_algorithm(declared).ok_or("unsupported key algorithm")?;
+            let alg = Algorithm::try_from(declared).map_err(|_| "unsupported key algorithm")?;
             // The declared alg must fit the key material (an RSA key cannot be "HS256").
             let fits = match implied.family() {
                 AlgorithmFamily::Ec => alg == implied,
@@ -107,24 +200,6 @@ pub(crate) fn key_from_jwk(jwk: &Jwk, allow_symmetric: bool) -> Result<TrustedKe
         kid: jwk.common.key_id.clone(),
         alg,
         key,
-    })
-}
-
-fn key_algorithm(alg: KeyAlgorithm) -> Option<Algorithm> {
-    Some(match alg {
-        KeyAlgorithm::HS256 => Algorithm::HS256,
-        KeyAlgorithm::HS384 => Algorithm::HS384,
-        KeyAlgorithm::HS512 => Algorithm::HS512,
-        KeyAlgorithm::ES256 => Algorithm::ES256,
-        KeyAlgorithm::ES384 => Algorithm::ES384,
-        KeyAlgorithm::RS256 => Algorithm::RS256,
-        KeyAlgorithm::RS384 => Algorithm::RS384,
-        KeyAlgorithm::RS512 => Algorithm::RS512,
-        KeyAlgorithm::PS256 => Algorithm::PS256,
-        KeyAlgorithm::PS384 => Algorithm::PS384,
-        KeyAlgorithm::PS512 => Algorithm::PS512,
-        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
-        _ => return None,
     })
 }
 
@@ -273,6 +348,37 @@ mod tests {
             serde_json::from_value(serde_json::json!({"kty":"oct","k":"c2VjcmV0"})).unwrap();
         assert!(key_from_jwk(&oct, false).is_err());
         assert_eq!(key_from_jwk(&oct, true).unwrap().alg, Algorithm::HS256);
+    }
+
+    #[test]
+    fn hmac_secrets_shorter_than_the_hash_are_refused_unless_allowed() {
+        for (alg, min) in [
+            (Algorithm::HS256, 32),
+            (Algorithm::HS384, 48),
+            (Algorithm::HS512, 64),
+        ] {
+            let short = PendingKey::Hmac(alg, vec![7; min - 1]);
+            assert!(matches!(
+                short.convert(false),
+                Err(GuardBuildError::ShortHmacSecret { len, .. }) if len == min - 1
+            ));
+            assert!(
+                PendingKey::Hmac(alg, vec![7; min - 1])
+                    .convert(true)
+                    .is_ok()
+            );
+            assert!(PendingKey::Hmac(alg, vec![7; min]).convert(false).is_ok());
+        }
+        assert!(
+            PendingKey::Hmac(Algorithm::HS256, Vec::new())
+                .convert(true)
+                .is_err()
+        );
+        assert!(
+            PendingKey::Hmac(Algorithm::RS256, vec![7; 64])
+                .convert(false)
+                .is_err()
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The default `https://` JWKS client (feature `rustls`): hyper and rustls on the `ring`
-//! provider, trusting the platform's roots.
+//! provider, trusting the platform's roots and any roots the builder was given.
 //!
 //! Not reqwest's TLS on purpose: reqwest's `rustls` feature builds aws-lc (a large C
 //! build), and its `rustls-no-provider` feature would switch TLS on in every
@@ -16,9 +16,11 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls_platform_verifier::BuilderVerifierExt;
+use rustls::pki_types::CertificateDer;
+use rustls_platform_verifier::Verifier;
 
-use crate::jwks::{FetchError, Fetched, MAX_JWKS_BYTES, max_age_of};
+use crate::build_error::GuardBuildError;
+use crate::client::{FetchError, Fetched, MAX_JWKS_BYTES, max_age_of};
 
 /// Fetches over `https://` only, follows no redirect, and gives up after its timeout.
 #[derive(Debug, Clone)]
@@ -28,12 +30,29 @@ pub(crate) struct TlsClient {
 }
 
 impl TlsClient {
-    /// A client whose every fetch (connection, handshake, body) ends within `timeout`.
-    pub(crate) fn new(timeout: Duration) -> Result<Self, rustls::Error> {
+    /// A client whose every fetch (connection, handshake, body) ends within `timeout`,
+    /// trusting the platform's roots and `extra_roots` (DER certificates).
+    pub(crate) fn new(timeout: Duration, extra_roots: &[Vec<u8>]) -> Result<Self, GuardBuildError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = extra_roots
+            .iter()
+            .map(|der| CertificateDer::from(der.clone()))
+            .collect::<Vec<_>>();
+        let verifier =
+            Verifier::new_with_extra_roots(roots, Arc::clone(&provider)).map_err(|e| match e {
+                rustls::Error::InvalidCertificate(_)
+                | rustls::Error::InvalidCertRevocationList(_) => {
+                    GuardBuildError::InvalidRootCertificate { source: e.into() }
+                }
+                other => GuardBuildError::HttpClient {
+                    source: other.into(),
+                },
+            })?;
         let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_platform_verifier()?
+            .with_safe_default_protocol_versions()
+            .map_err(|e| GuardBuildError::HttpClient { source: e.into() })?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
@@ -132,14 +151,14 @@ mod tests {
     #[tokio::test]
     async fn builds_without_any_process_wide_crypto_provider() {
         assert!(rustls::crypto::CryptoProvider::get_default().is_none());
-        TlsClient::new(Duration::from_secs(5)).unwrap();
+        TlsClient::new(Duration::from_secs(5), &[]).unwrap();
         assert!(rustls::crypto::CryptoProvider::get_default().is_none());
     }
 
     #[tokio::test]
     async fn speaks_tls_and_never_falls_back_to_plain_http() {
         let addr = plain_http_server().await;
-        let client = TlsClient::new(Duration::from_secs(5)).unwrap();
+        let client = TlsClient::new(Duration::from_secs(5), &[]).unwrap();
         let error = client
             .fetch(&format!("https://{addr}/jwks.json").parse().unwrap())
             .await
@@ -151,7 +170,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_plain_http_urls() {
         let addr = plain_http_server().await;
-        let client = TlsClient::new(Duration::from_secs(5)).unwrap();
+        let client = TlsClient::new(Duration::from_secs(5), &[]).unwrap();
         let result = client
             .fetch(&format!("http://{addr}/jwks.json").parse().unwrap())
             .await;
@@ -167,7 +186,7 @@ mod tests {
             let (_stream, _) = listener.accept().await.unwrap();
             std::future::pending::<()>().await;
         });
-        let client = TlsClient::new(Duration::from_secs(5)).unwrap();
+        let client = TlsClient::new(Duration::from_secs(5), &[]).unwrap();
         let result = client
             .fetch(&format!("https://{addr}/jwks.json").parse().unwrap())
             .await;

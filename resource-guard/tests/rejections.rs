@@ -450,7 +450,9 @@ async fn key_and_key_url_headers_are_rejected() {
         ("x5u", json!("http://127.0.0.1:9/cert.pem")),
         ("jwk", serde_json::to_value(&jwk).unwrap()),
         ("x5c", json!(["MIIB"])),
-        ("jku", json!(null)),
+        // A key member of the wrong type is refused for what it is, not as malformed.
+        ("jwk", json!({ "kty": "?" })),
+        ("x5c", json!("MIIB")),
     ] {
         let mut h = header("EdDSA", Some("ed"));
         h[name] = value;

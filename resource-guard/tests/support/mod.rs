@@ -24,7 +24,8 @@ use tower::ServiceExt;
 
 pub const ISSUER: &str = "seedotech";
 pub const AUDIENCE: &str = "movies";
-pub const SECRET: &[u8] = b"a test secret that is long enough!!";
+/// At least 64 bytes: long enough for HS512 (RFC 7518 section 3.2).
+pub const SECRET: &[u8] = b"a test secret long enough for HS512, which needs 64 bytes or more";
 
 pub const ED25519: &str = include_str!("../keys/ed25519.pem");
 pub const ED25519_PUB: &str = include_str!("../keys/ed25519.pub.pem");

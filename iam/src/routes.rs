@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use portcullis_resource_guard::require_role;
 #[cfg(feature = "openapi")]
 use portcullis_response::ErrorBody;
-use portcullis_response::{ApiError, ApiResult, ErrorCode, FormOrMultipart};
+use portcullis_response::{ApiError, ApiResult, ErrorCode, FormOrMultipart, JsonObject};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -140,9 +140,10 @@ fn is_json(content_type: &str) -> bool {
 
 /// A JSON body with a fixed parse-error message (see [`form_or_json`]).
 async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
-    Json::<T>::from_request(request, &())
+    // A JSON object only: serde would fill the struct from an array too.
+    JsonObject::<T>::from_request(request, &())
         .await
-        .map(|Json(value)| value)
+        .map(|JsonObject(value)| value)
         .map_err(|e| {
             let status = e.status();
             let code = match status.as_u16() {
@@ -150,7 +151,7 @@ async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
                 413 => ErrorCode::PayloadTooLarge,
                 _ => ErrorCode::MalformedBody,
             };
-            ApiError::new(code, "Malformed JSON body or wrong field types").with_status(status)
+            ApiError::new(code, "Malformed JSON body: expected a JSON object with the documented fields and types").with_status(status)
         })
 }
 

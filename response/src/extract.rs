@@ -1,7 +1,5 @@
 //! Extractors that wrap axum's and reject with [`ApiError`].
 
-use std::ops::{Deref, DerefMut};
-
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
@@ -118,7 +116,7 @@ macro_rules! wrapper {
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
         pub struct $name<T>(pub T);
 
-        impl<T> Deref for $name<T> {
+        impl<T> ::std::ops::Deref for $name<T> {
             type Target = T;
 
             fn deref(&self) -> &T {
@@ -126,7 +124,7 @@ macro_rules! wrapper {
             }
         }
 
-        impl<T> DerefMut for $name<T> {
+        impl<T> ::std::ops::DerefMut for $name<T> {
             fn deref_mut(&mut self) -> &mut T {
                 &mut self.0
             }
@@ -139,7 +137,6 @@ macro_rules! wrapper {
         }
     };
 }
-#[cfg(feature = "multipart")]
 pub(crate) use wrapper;
 
 wrapper! {

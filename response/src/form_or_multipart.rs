@@ -1,7 +1,6 @@
 //! [`FormOrMultipart`], a form body in either of the encodings HTML forms and `curl` send.
 
 use std::error::Error as StdError;
-use std::ops::{Deref, DerefMut};
 
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Request};

@@ -95,6 +95,7 @@ mod extract;
 mod finish;
 #[cfg(feature = "multipart")]
 mod form_or_multipart;
+mod json_object;
 mod limit;
 mod message;
 mod request_id;
@@ -106,6 +107,7 @@ pub use error::{ApiError, ErrorBody};
 pub use extract::{Form, Json, Path, Query};
 #[cfg(feature = "multipart")]
 pub use form_or_multipart::FormOrMultipart;
+pub use json_object::JsonObject;
 pub use message::Message;
 pub use request_id::REQUEST_ID_HEADER;
 

@@ -1,54 +1,39 @@
-//! The movie service's router: the seed's routes, the new ones, and their `OpenAPI`
-//! document. Shared by `movie_service` and `local_stack`.
+//! The movie service's router: the original project's routes (movies and genres, one
+//! generic [`resource`]), the login proxy, and their `OpenAPI` document.
+
+pub mod login;
+pub mod resource;
 
 use std::error::Error;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use mongodb::bson::oid::ObjectId;
-use portcullis::guard::{Claims, Guard, GuardError};
-use portcullis::response::{ApiError, ApiResult, ErrorBody, Form, Json, Message, Path};
+use portcullis_resource_guard::{Guard, GuardError};
+use portcullis_response::{ApiResult, ErrorBody, Form, Message};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::support::config::Config;
-use crate::support::movies::{
-    GenrePatch, MemoryMovieStore, MongoMovieStore, Movie, MovieGenre, MoviePatch, MovieStore,
-    NewGenre, NewMovie, StoreError,
-};
-use crate::support::openapi::{BearerSecurity, swagger};
-use crate::support::server::{ReadyCheck, connect_mongodb, finish_router, mongodb_target};
-
-#[path = "login.rs"]
-mod login;
-
+use crate::config::MovieServiceConfig;
+use crate::mongo::{connect_mongodb, mongodb_target};
+use crate::movies::{MemoryMovieStore, MongoMovieStore, Movie, MovieGenre, MovieStore};
+use crate::openapi::{BearerSecurity, swagger};
+use crate::server::{ReadyCheck, finish_router};
 use login::{LoginForm, LoginProxy};
-
-/// The role that may change and delete.
-const ADMIN: &str = "admin";
-
-/// What every handler can reach.
-#[derive(Debug, Clone)]
-struct AppState {
-    store: Arc<dyn MovieStore>,
-    login: LoginProxy,
-}
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "movie_service",
-        description = "The seed's movie service on Portcullis: public listing, token-guarded writes, a login proxy behind a circuit breaker."
+        description = "The movie service on Portcullis: public listing, token-guarded writes, a login proxy behind a circuit breaker."
     ),
     modifiers(&BearerSecurity),
     components(schemas(ErrorBody, Message)),
     tags(
-        (name = "movies", description = "Movies (the seed's model)"),
-        (name = "genres", description = "Movie genres (the seed's MovieGenre)"),
+        (name = "movies", description = "Movies"),
+        (name = "genres", description = "Movie genres"),
         (name = "auth", description = "Login, proxied to the IAM")
     )
 )]
@@ -56,24 +41,21 @@ struct ApiDoc;
 
 /// Builds the whole service from `config`: store, token guard, login proxy, routes,
 /// Swagger UI and the common layers.
-pub(crate) async fn build(config: &Config) -> Result<Router, Box<dyn Error + Send + Sync>> {
+pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error + Send + Sync>> {
     let store = open_store(config).await?;
     let guard = token_guard(config).await?;
-    let state = AppState {
-        store: Arc::clone(&store),
-        login: LoginProxy::new(config)?,
-    };
+    let login = LoginProxy::new(&config.service)?;
 
-    // Each `routes!` groups the handlers of one path; utoipa collects their docs.
+    // Movies and genres are one generic resource; the login proxy is its own route. Each
+    // part brings its OpenAPI operations, collected into one document.
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(list_movies))
-        .routes(routes!(add_movie))
-        .routes(routes!(get_movie, update_movie, delete_movie))
-        .routes(routes!(list_genres))
-        .routes(routes!(add_genre))
-        .routes(routes!(get_genre, update_genre, delete_genre))
-        .routes(routes!(login))
-        .with_state(state)
+        .merge(resource::router::<Movie>(Arc::clone(&store)))
+        .merge(resource::router::<MovieGenre>(Arc::clone(&store)))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(login_route))
+                .with_state(login),
+        )
         .split_for_parts();
 
     // The guard checks any bearer token present and lets anonymous requests through;
@@ -84,17 +66,19 @@ pub(crate) async fn build(config: &Config) -> Result<Router, Box<dyn Error + Sen
         let store = Arc::clone(&store);
         Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
     });
-    Ok(finish_router(app, config, ready))
+    Ok(finish_router(app, &config.common, ready))
 }
 
 /// `MongoDB` when `MONGODB_URI` or `mgAddrs` is set, else the in-memory store seeded with
 /// a few movies. The choice is logged.
-async fn open_store(config: &Config) -> Result<Arc<dyn MovieStore>, mongodb::error::Error> {
-    if config.uses_mongodb() {
-        let db = connect_mongodb(config, "movie_service").await?;
+async fn open_store(
+    config: &MovieServiceConfig,
+) -> Result<Arc<dyn MovieStore>, mongodb::error::Error> {
+    if config.common.uses_mongodb() {
+        let db = connect_mongodb(&config.common, "movie_service").await?;
         tracing::info!(
             store = "mongodb",
-            target = %mongodb_target(config),
+            target = %mongodb_target(&config.common),
             database = db.name(),
             "movie store: MongoDB (collections movies, movieGenres)"
         );
@@ -110,19 +94,21 @@ async fn open_store(config: &Config) -> Result<Arc<dyn MovieStore>, mongodb::err
 
 /// The token guard: the IAM's public keys from `authAddr` + `/.well-known/jwks.json`
 /// (fetched on first use and cached, so the IAM need not be up at start-up), or the
-/// seed's shared HS256 secret when `jwtSecretPassword` is set.
-async fn token_guard(config: &Config) -> Result<Guard, GuardError> {
-    let mut builder = Guard::builder().issuer(config.issuer.clone());
-    if let Some(audience) = config.audience() {
+/// shared HS256 secret when `jwtSecretPassword` is set.
+async fn token_guard(config: &MovieServiceConfig) -> Result<Guard, GuardError> {
+    let mut builder = Guard::builder().issuer(config.common.issuer.clone());
+    if let Some(audience) = config.common.audience() {
         builder = builder.audience(audience);
     }
-    if let Some(secret) = &config.jwt_secret_password {
-        tracing::info!("tokens: HS256 with the shared jwtSecretPassword (the seed's mode)");
+    if let Some(secret) = &config.common.jwt_secret_password {
+        tracing::info!(
+            "tokens: HS256 with the shared jwtSecretPassword (the original project's mode)"
+        );
         builder = builder.hmac_secret(secret.expose());
     } else {
         // With several IAM instances in `authAddr`, they share one signing key
         // (PORTCULLIS_SIGNING_KEY_FILE), so the first one's keys do.
-        let first = login::auth_addrs(&config.auth_addr)
+        let first = login::auth_addrs(&config.service.auth_addr)
             .into_iter()
             .next()
             .unwrap_or_default();
@@ -132,314 +118,47 @@ async fn token_guard(config: &Config) -> Result<Guard, GuardError> {
         // the background.
         builder = builder
             .jwks_url(jwks)
-            .fetch_timeout(Duration::from_millis(config.login_call_timeout_ms.max(1)));
+            .fetch_timeout(config.service.login_call_timeout());
     }
     builder.build().await
 }
 
-/// A path id must be a 24-hex-digit `ObjectId`: anything else is 400, not a lookup.
-fn object_id(id: &str) -> ApiResult<ObjectId> {
-    ObjectId::parse_str(id).map_err(|_| ApiError::bad_request("Invalid id: expected 24 hex digits"))
-}
-
-/// Store failures in the model: a missing record is 404, a database problem 503 (the
-/// cause goes to the log only).
-fn store_error(what: &'static str) -> impl Fn(StoreError) -> ApiError {
-    move |error| match error {
-        StoreError::NotFound => ApiError::not_found(format!("{what} not found")),
-        other => ApiError::unavailable("Store unavailable").with_source(other),
-    }
-}
-
-/// The list of movies (public, as in the seed).
+/// The login proxy: the form goes to the IAM's `/api/v1/admin/auth` through a circuit
+/// breaker, and the IAM's answer comes back as it was.
 #[utoipa::path(
-    get, path = "/api/v1/movies/list", tag = "movies",
-    responses(
-        (status = 200, description = "Every movie, oldest first", body = [Movie]),
-        (status = 503, description = "The store is unavailable", body = ErrorBody)
-    )
-)]
-async fn list_movies(State(state): State<AppState>) -> ApiResult<Json<Vec<Movie>>> {
-    let movies = state
-        .store
-        .list_movies()
-        .await
-        .map_err(store_error("Movie"))?;
-    Ok(Json(movies))
-}
-
-/// Adds a movie (any signed-in user, as in the seed). Returns the stored movie.
-#[utoipa::path(
-    post, path = "/api/v1/movies", tag = "movies",
-    request_body = NewMovie,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The stored movie, with its id", body = Movie),
-        (status = 400, description = "Invalid input (name required, url a URL, 400 characters at most)", body = ErrorBody),
-        (status = 401, description = "No token, or a bad one", body = ErrorBody)
-    )
-)]
-async fn add_movie(
-    claims: Claims,
-    State(state): State<AppState>,
-    Json(movie): Json<NewMovie>,
-) -> ApiResult<Json<Movie>> {
-    movie
-        .validate()
-        .map_err(|e| ApiError::validation(e.to_string()))?;
-    let movie = state
-        .store
-        .add_movie(movie)
-        .await
-        .map_err(store_error("Movie"))?;
-    tracing::info!(id = %movie.id, by = %claims.sub, "movie added");
-    Ok(Json(movie))
-}
-
-/// One movie (public).
-#[utoipa::path(
-    get, path = "/api/v1/movies/{id}", tag = "movies",
-    params(("id" = String, Path, description = "The movie's 24-hex-digit id")),
-    responses(
-        (status = 200, description = "The movie", body = Movie),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 404, description = "No such movie", body = ErrorBody)
-    )
-)]
-async fn get_movie(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Movie>> {
-    let movie = state
-        .store
-        .get_movie(object_id(&id)?)
-        .await
-        .map_err(store_error("Movie"))?;
-    Ok(Json(movie))
-}
-
-/// Changes the fields given (role `admin`).
-#[utoipa::path(
-    patch, path = "/api/v1/movies/{id}", tag = "movies",
-    params(("id" = String, Path, description = "The movie's 24-hex-digit id")),
-    request_body = MoviePatch,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The movie as it now is", body = Movie),
-        (status = 400, description = "Invalid input or id", body = ErrorBody),
-        (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 404, description = "No such movie", body = ErrorBody)
-    )
-)]
-async fn update_movie(
-    claims: Claims,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Json(patch): Json<MoviePatch>,
-) -> ApiResult<Json<Movie>> {
-    claims.require_role(ADMIN)?;
-    let id = object_id(&id)?;
-    patch
-        .validate()
-        .map_err(|e| ApiError::validation(e.to_string()))?;
-    let movie = state
-        .store
-        .update_movie(id, patch)
-        .await
-        .map_err(store_error("Movie"))?;
-    Ok(Json(movie))
-}
-
-/// Deletes a movie (role `admin`).
-#[utoipa::path(
-    delete, path = "/api/v1/movies/{id}", tag = "movies",
-    params(("id" = String, Path, description = "The movie's 24-hex-digit id")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Deleted", body = Message),
-        (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 404, description = "No such movie", body = ErrorBody)
-    )
-)]
-async fn delete_movie(
-    claims: Claims,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Message> {
-    claims.require_role(ADMIN)?;
-    let id = object_id(&id)?;
-    state
-        .store
-        .delete_movie(id)
-        .await
-        .map_err(store_error("Movie"))?;
-    tracing::info!(%id, by = %claims.sub, "movie deleted");
-    Ok(Message::success())
-}
-
-/// The list of genres (public).
-#[utoipa::path(
-    get, path = "/api/v1/genres/list", tag = "genres",
-    responses(
-        (status = 200, description = "Every genre, oldest first", body = [MovieGenre]),
-        (status = 503, description = "The store is unavailable", body = ErrorBody)
-    )
-)]
-async fn list_genres(State(state): State<AppState>) -> ApiResult<Json<Vec<MovieGenre>>> {
-    let genres = state
-        .store
-        .list_genres()
-        .await
-        .map_err(store_error("Genre"))?;
-    Ok(Json(genres))
-}
-
-/// Adds a genre (any signed-in user).
-#[utoipa::path(
-    post, path = "/api/v1/genres", tag = "genres",
-    request_body = NewGenre,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The stored genre, with its id", body = MovieGenre),
-        (status = 400, description = "Invalid input", body = ErrorBody),
-        (status = 401, description = "No token, or a bad one", body = ErrorBody)
-    )
-)]
-async fn add_genre(
-    _claims: Claims,
-    State(state): State<AppState>,
-    Json(genre): Json<NewGenre>,
-) -> ApiResult<Json<MovieGenre>> {
-    genre
-        .validate()
-        .map_err(|e| ApiError::validation(e.to_string()))?;
-    let genre = state
-        .store
-        .add_genre(genre)
-        .await
-        .map_err(store_error("Genre"))?;
-    Ok(Json(genre))
-}
-
-/// One genre (public).
-#[utoipa::path(
-    get, path = "/api/v1/genres/{id}", tag = "genres",
-    params(("id" = String, Path, description = "The genre's 24-hex-digit id")),
-    responses(
-        (status = 200, description = "The genre", body = MovieGenre),
-        (status = 400, description = "Malformed id", body = ErrorBody),
-        (status = 404, description = "No such genre", body = ErrorBody)
-    )
-)]
-async fn get_genre(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<MovieGenre>> {
-    let genre = state
-        .store
-        .get_genre(object_id(&id)?)
-        .await
-        .map_err(store_error("Genre"))?;
-    Ok(Json(genre))
-}
-
-/// Changes the fields given (role `admin`).
-#[utoipa::path(
-    patch, path = "/api/v1/genres/{id}", tag = "genres",
-    params(("id" = String, Path, description = "The genre's 24-hex-digit id")),
-    request_body = GenrePatch,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The genre as it now is", body = MovieGenre),
-        (status = 400, description = "Invalid input or id", body = ErrorBody),
-        (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 404, description = "No such genre", body = ErrorBody)
-    )
-)]
-async fn update_genre(
-    claims: Claims,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Json(patch): Json<GenrePatch>,
-) -> ApiResult<Json<MovieGenre>> {
-    claims.require_role(ADMIN)?;
-    let id = object_id(&id)?;
-    patch
-        .validate()
-        .map_err(|e| ApiError::validation(e.to_string()))?;
-    let genre = state
-        .store
-        .update_genre(id, patch)
-        .await
-        .map_err(store_error("Genre"))?;
-    Ok(Json(genre))
-}
-
-/// Deletes a genre (role `admin`).
-#[utoipa::path(
-    delete, path = "/api/v1/genres/{id}", tag = "genres",
-    params(("id" = String, Path, description = "The genre's 24-hex-digit id")),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Deleted", body = Message),
-        (status = 401, description = "No token, or a bad one", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
-        (status = 404, description = "No such genre", body = ErrorBody)
-    )
-)]
-async fn delete_genre(
-    claims: Claims,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Message> {
-    claims.require_role(ADMIN)?;
-    let id = object_id(&id)?;
-    state
-        .store
-        .delete_genre(id)
-        .await
-        .map_err(store_error("Genre"))?;
-    Ok(Message::success())
-}
-
-/// The seed's login proxy: the form goes to the IAM's `/api/v1/admin/auth` through a
-/// circuit breaker, and the IAM's answer comes back as it was.
-#[utoipa::path(
-    post, path = "/api/v1/login", tag = "auth",
+    post, path = "/api/v1/login", tag = "auth", operation_id = "login",
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "The IAM's token response, e.g. {\"token\": \"<JWT>\"}"),
+        (status = 200, description = "The IAM's token response, e.g. {\"token\": \"<JWT>\", \"tokenType\": \"Bearer\", \"expiresIn\": 3600}"),
         (status = 401, description = "Wrong user or password", body = ErrorBody),
         (status = 503, description = "The IAM is down, slow, or the breaker is open", body = ErrorBody)
     )
 )]
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> ApiResult<Response> {
-    state.login.login(form).await
+async fn login_route(
+    State(login): State<LoginProxy>,
+    Form(form): Form<LoginForm>,
+) -> ApiResult<Response> {
+    login.login(form).await
 }
 
 #[cfg(test)]
 mod tests {
     use axum::body::{Body, to_bytes};
     use http::{Request, StatusCode, header};
-    use portcullis::guard::jsonwebtoken::{EncodingKey, Header, encode};
+    use portcullis_resource_guard::jsonwebtoken::{EncodingKey, Header, encode};
     use serde_json::{Value, json};
     use tower::ServiceExt;
 
     use super::*;
-    use crate::support::config::Secret;
+    use crate::config::Secret;
 
     const SECRET: &str = "a test secret that is at least 32 bytes long";
 
     /// The service in the seed's HS256 mode, so tests can mint tokens.
     async fn app() -> Router {
-        let config = Config {
-            jwt_secret_password: Some(Secret::new(SECRET.to_owned())),
-            instance_id: "movies-test".to_owned(),
-            ..Config::default()
-        };
+        let mut config = MovieServiceConfig::default();
+        config.common.jwt_secret_password = Some(Secret::new(SECRET));
+        config.common.instance_id = "movies-test".to_owned();
         build(&config).await.unwrap()
     }
 
@@ -659,11 +378,9 @@ mod tests {
     #[tokio::test]
     async fn the_login_proxy_fails_fast_with_503_when_the_iam_is_unreachable() {
         // Port 9 on loopback: nothing listens, the connection is refused at once.
-        let config = Config {
-            auth_addr: "http://127.0.0.1:9".to_owned(),
-            login_max_failures: 2,
-            ..Config::default()
-        };
+        let mut config = MovieServiceConfig::default();
+        config.service.auth_addr = "http://127.0.0.1:9".to_owned();
+        config.service.login_max_failures = 2;
         let app = build(&config).await.unwrap();
         let mut last = None;
         for _ in 0..3 {

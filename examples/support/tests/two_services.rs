@@ -1,5 +1,5 @@
 //! The two services together, in one process as `local_stack` runs them: the IAM's tokens
-//! open the movie service, in HS256 mode and with EdDSA keys fetched over HTTP.
+//! open the movie service, in HS256 mode and with `EdDSA` keys fetched over HTTP.
 
 use axum::Router;
 use axum::body::{Body, to_bytes};

@@ -1,5 +1,5 @@
 //! Logging: human-readable lines on stderr, and (when `enableGinFileLog` is on) JSON lines
-//! in `logFilename`, rotated by size like the seed's lumberjack logs.
+//! in `logFilename`, rotated by size like the original project's lumberjack logs.
 //!
 //! stdout is kept for the one `listening on http://...` line that tests and scripts read,
 //! so logs go to stderr. The level comes from `RUST_LOG` (default `info`).

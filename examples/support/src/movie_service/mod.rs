@@ -154,7 +154,7 @@ mod tests {
 
     const SECRET: &str = "a test secret that is at least 32 bytes long";
 
-    /// The service in the seed's HS256 mode, so tests can mint tokens.
+    /// The service in HS256 mode, so tests can mint tokens.
     async fn app() -> Router {
         let mut config = MovieServiceConfig::default();
         config.common.jwt_secret_password = Some(Secret::new(SECRET));
@@ -373,6 +373,51 @@ mod tests {
             "bearer"
         );
         assert!(doc["paths"]["/api/v1/movies/{id}"]["delete"]["security"].is_array());
+    }
+
+    #[tokio::test]
+    async fn the_generic_resource_documents_each_resource_with_its_own_types() {
+        let app = app().await;
+        let (_, _, doc) = call(&app, "GET", "/api-docs/openapi.json", None, None).await;
+        let json_schema = |operation: &Value, at: &str| {
+            operation
+                .pointer(at)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        for (plural, record, new, patch) in [
+            ("movies", "Movie", "NewMovie", "MoviePatch"),
+            ("genres", "MovieGenre", "NewGenre", "GenrePatch"),
+        ] {
+            let schema = |name: &str| format!("#/components/schemas/{name}");
+            let add = &doc["paths"][format!("/api/v1/{plural}")]["post"];
+            let by_id = &doc["paths"][format!("/api/v1/{plural}/{{id}}")];
+            let list = &doc["paths"][format!("/api/v1/{plural}/list")]["get"];
+            let body = "/requestBody/content/application~1json/schema/$ref";
+            let ok = "/responses/200/content/application~1json/schema";
+            assert_eq!(json_schema(add, body), Some(schema(new)), "{plural}");
+            assert_eq!(json_schema(&by_id["patch"], body), Some(schema(patch)));
+            assert_eq!(
+                json_schema(&by_id["get"], &format!("{ok}/$ref")),
+                Some(schema(record))
+            );
+            assert_eq!(
+                json_schema(list, &format!("{ok}/items/$ref")),
+                Some(schema(record))
+            );
+            assert_eq!(list["tags"], json!([plural]));
+            assert_eq!(by_id["get"]["parameters"][0]["in"], "path");
+            assert_eq!(
+                by_id["delete"]["responses"]["403"]["content"]["application/json"]["schema"]["$ref"],
+                schema("ErrorBody")
+            );
+            for name in [record, new, patch, "ErrorBody", "Message"] {
+                assert!(
+                    doc["components"]["schemas"].get(name).is_some(),
+                    "{name} is not in the components"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -1,4 +1,4 @@
-//! The seed's models, as JSON with camelCase keys, and their validation.
+//! The original project's models, as JSON with camelCase keys, and their validation.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -55,7 +55,7 @@ pub struct MoviePatch {
     pub description: Option<String>,
 }
 
-/// A genre, as the seed's `MovieGenre`.
+/// A genre, as the original project's `MovieGenre`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MovieGenre {

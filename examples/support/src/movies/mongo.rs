@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{GenrePatch, Movie, MovieGenre, MoviePatch, NewGenre, NewMovie};
 use super::store::{MovieStore, StoreError};
 
-/// The collection names, as in the seed.
+/// The collection names, as in the original project.
 const MOVIES: &str = "movies";
 const GENRES: &str = "movieGenres";
 

@@ -85,7 +85,8 @@ pub(super) fn default_file(service: &str) -> Option<PathBuf> {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(name);
-    shipped.is_file().then_some(shipped)
+    // Canonical, so the start-up log names `<repository>/config/...` plainly.
+    shipped.canonicalize().ok().filter(|path| path.is_file())
 }
 
 /// Parses `":8808"`, `"8808"`, `"127.0.0.1:8808"` or `"[::1]:8808"`; a bare port means

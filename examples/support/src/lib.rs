@@ -17,7 +17,7 @@
 //! | `testing`           | (feature `testing`) the process harness of the end-to-end tests |
 //!
 //! This crate is not published: it exists so that the examples stay programs and the
-//! tests can reach the same code without `#[path]` includes.
+//! tests can reach the same code without path-attribute includes.
 #![warn(missing_docs)]
 
 pub mod config;

@@ -3,9 +3,9 @@
 //!
 //! The services are the example binaries, started as processes on loopback ports.
 
-mod e2e;
-
-use e2e::{ADMIN_PASSWORD, Service, Stack, assert_error_model, http_client, login};
+use portcullis_examples::testing::{
+    ADMIN_PASSWORD, Service, Stack, assert_error_model, http_client, login,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

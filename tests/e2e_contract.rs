@@ -10,11 +10,11 @@
 //! covered without touching this file (and a route missing from the document fails the
 //! "lists every route" test).
 
-mod e2e;
-
 use std::collections::BTreeMap;
 
-use e2e::{ADMIN_PASSWORD, Service, Stack, assert_error_model, http_client, login};
+use portcullis_examples::testing::{
+    ADMIN_PASSWORD, Service, Stack, assert_error_model, http_client, login,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -324,7 +324,7 @@ async fn send_case(
         let authorization = format!("Bearer {token}");
         let content_type = case.content_type.unwrap_or("application/json");
         let (status, body) = tokio::task::spawn_blocking(move || {
-            e2e::raw_request(
+            portcullis_examples::testing::raw_request(
                 &base_url,
                 &method,
                 &case.path,

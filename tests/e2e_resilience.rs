@@ -8,12 +8,10 @@
 //! - The movie service's `/login` proxy with the IAM down: 503 in the error model within
 //!   the call timeout, then fail-fast once its breaker is open.
 
-mod e2e;
-
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use e2e::{
+use portcullis_examples::testing::{
     ADMIN_PASSWORD, Process, assert_error_model, example_command, free_port, http_client,
     start_movie_service, start_user_service,
 };

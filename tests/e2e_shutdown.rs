@@ -10,15 +10,13 @@
 
 #![cfg(unix)]
 
-mod e2e;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use e2e::{ADMIN_PASSWORD, start_user_service};
+use portcullis_examples::testing::{ADMIN_PASSWORD, start_user_service};
 use serde_json::Value;
 
 /// Bound on each wait: a hung service fails the test instead of hanging it.

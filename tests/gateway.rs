@@ -8,14 +8,14 @@
 //! Bounded: at most [`TEST_LIMIT`] in all and a fixed number of requests per phase. Every
 //! process it starts is killed when the test ends, also when it fails.
 //!
-//! Needs nginx (`scripts/install-nginx`). Without it the test is skipped with a printed
-//! reason, except on CI (`CI` set), where it fails.
+//! Needs nginx (`scripts/install-nginx`): ignored by default, run with `--include-ignored`
+//! (as `.ci/run` does); without nginx it then fails and says how to install it.
 
 mod gateway {
     pub(crate) mod fixtures;
     pub(crate) mod load;
     pub(crate) mod nginx;
-    pub(crate) mod process;
+    pub(crate) mod services;
 }
 
 use std::collections::{BTreeMap, HashMap};
@@ -33,9 +33,8 @@ use serde_json::json;
 
 use gateway::load::{assert_shares, burst, instance_of, shares};
 use gateway::nginx::{Nginx, find_nginx};
-use gateway::process::{
-    ChildGuard, Service, ServiceSpec, TempDir, example_binary, free_loopback_port,
-};
+use gateway::services::ServiceSpec;
+use portcullis_examples::testing::{ChildGuard, Service, TempDir, example_binary, free_port};
 
 /// The whole test, start-up included, must finish within this.
 const TEST_LIMIT: Duration = Duration::from_secs(240);
@@ -56,15 +55,11 @@ const MOVIES: &str = "/seedotech.moviemanagement";
 const MOVIE_LIST: &str = "/api/v1/movies/list";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs nginx (scripts/install-nginx)"]
 async fn gateway_routes_balances_and_fails_over_across_real_services() {
-    let Some(nginx) = find_nginx() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is not installed: .ci/run installs it with scripts/install-nginx"
-        );
-        eprintln!("SKIPPED gateway test: nginx not found; install it with scripts/install-nginx");
-        return;
-    };
+    let nginx = find_nginx().expect(
+        "nginx is not installed: install it with scripts/install-nginx (or put it on PATH)",
+    );
     // On timeout the stack is dropped, which kills every process it started.
     tokio::time::timeout(TEST_LIMIT, run(&nginx))
         .await
@@ -87,7 +82,7 @@ impl Stack {
         let key_file = dir.path().join("signing-key.pem");
         std::fs::write(&key_file, gateway::fixtures::ed25519_pkcs8_pem()).expect("write key");
         let admin_password = gateway::fixtures::random_password();
-        let gateway_port = free_loopback_port();
+        let gateway_port = free_port();
 
         // Console logs go to each instance's stderr file; no log files in the repository.
         let base_config = json!({
@@ -121,28 +116,24 @@ impl Stack {
         let movie_env = env(&[]);
         let users: Vec<Service> = (1..=2)
             .map(|n| {
-                Service::start(
-                    ServiceSpec {
-                        example: "user_service",
-                        instance_id: format!("users-{n}"),
-                        config: user_config.clone(),
-                        env: user_env.clone(),
-                    },
-                    dir.path(),
-                )
+                ServiceSpec {
+                    example: "user_service",
+                    instance_id: format!("users-{n}"),
+                    config: user_config.clone(),
+                    env: user_env.clone(),
+                }
+                .start(dir.path())
             })
             .collect();
         let movies: Vec<Service> = (1..=3)
             .map(|n| {
-                Service::start(
-                    ServiceSpec {
-                        example: "movie_service",
-                        instance_id: format!("movies-{n}"),
-                        config: movie_config.clone(),
-                        env: movie_env.clone(),
-                    },
-                    dir.path(),
-                )
+                ServiceSpec {
+                    example: "movie_service",
+                    instance_id: format!("movies-{n}"),
+                    config: movie_config.clone(),
+                    env: movie_env.clone(),
+                }
+                .start(dir.path())
             })
             .collect();
         let nginx = Nginx::start(
@@ -293,17 +284,17 @@ async fn routes_and_strips_prefixes(stack: &Stack, client: &reqwest::Client) {
     // Retry-After, as documented. Wait for that, bounded, before judging tokens.
     let token = login(
         client,
-        &format!("{}/api/v1/admin/auth", stack.users[0].base_url()),
+        &format!("{}/api/v1/admin/auth", stack.users[0].base_url),
         &stack.admin_password,
     )
     .await;
     for movies in &stack.movies {
-        wait_until_keys_are_loaded(client, &movies.base_url(), &token).await;
+        wait_until_keys_are_loaded(client, &movies.base_url, &token).await;
     }
     for iam in &stack.users {
         let token = login(
             client,
-            &format!("{}/api/v1/admin/auth", iam.base_url()),
+            &format!("{}/api/v1/admin/auth", iam.base_url),
             &stack.admin_password,
         )
         .await;
@@ -311,7 +302,7 @@ async fn routes_and_strips_prefixes(stack: &Stack, client: &reqwest::Client) {
             .post(stack.gateway(&format!("{MOVIES}/api/v1/movies")))
             .bearer_auth(token)
             .json(&json!({
-                "name": format!("Elephants Dream ({})", iam.instance_id()),
+                "name": format!("Elephants Dream ({})", iam.name()),
                 "url": "https://orange.blender.org/",
             }))
             .send()
@@ -321,7 +312,7 @@ async fn routes_and_strips_prefixes(stack: &Stack, client: &reqwest::Client) {
             response.status(),
             200,
             "a token of {} at {}",
-            iam.instance_id(),
+            iam.name(),
             instance_of(&response)
         );
     }
@@ -565,7 +556,7 @@ async fn breaker_client_skips_the_dead_instance_until_it_returns(stack: &mut Sta
     let failures = Arc::new(AtomicUsize::new(0));
     let opened = Arc::new(AtomicUsize::new(0));
     let client = BalancedClient::builder()
-        .upstreams(stack.movies.iter().map(Service::base_url))
+        .upstreams(stack.movies.iter().map(|service| service.base_url.clone()))
         .http_client(
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -596,9 +587,10 @@ async fn breaker_client_skips_the_dead_instance_until_it_returns(stack: &mut Sta
     let dead = stack
         .movies
         .iter()
-        .find(|service| service.instance_id() == "movies-3")
+        .find(|service| service.name() == "movies-3")
         .expect("movies-3")
-        .base_url();
+        .base_url
+        .clone();
     let dead_breaker = || {
         client
             .upstreams()
@@ -639,7 +631,7 @@ async fn breaker_client_skips_the_dead_instance_until_it_returns(stack: &mut Sta
         stack
             .movies
             .iter_mut()
-            .find(|service| service.instance_id() == "movies-3")
+            .find(|service| service.name() == "movies-3")
             .expect("movies-3")
             .restart();
     });

@@ -1,4 +1,6 @@
-//! The seed's movie service (the resource service), on Portcullis.
+//! The movie service (a resource service), on Portcullis: public reads, writes guarded by
+//! bearer tokens (`portcullis-resource-guard`), errors in one model (`portcullis-response`),
+//! and a login proxy to the IAM behind a circuit breaker (`portcullis-circuit-breaker`).
 //!
 //! Run it (no database, no IAM needed; it uses an in-memory store seeded with 3 movies):
 //!
@@ -9,7 +11,7 @@
 //! Then try:
 //!
 //! ```sh
-//! # Public, as in the seed.
+//! # Public, as in the original project.
 //! curl -s http://127.0.0.1:8809/api/v1/movies/list
 //! # Needs a token: 401 with WWW-Authenticate: Bearer.
 //! curl -si -X POST http://127.0.0.1:8809/api/v1/movies \
@@ -23,38 +25,35 @@
 //!
 //! Configuration: `config/movie_service.json`, overridden by `PORTCULLIS_*` variables
 //! (`PORTCULLIS_PORT`, `PORTCULLIS_AUTH_ADDR`, `PORTCULLIS_JWT_SECRET_PASSWORD`, ...) and
-//! `MONGODB_URI`; see `examples/support/config.rs`.
-
-#[path = "../support/mod.rs"]
-mod support;
-
-#[path = "app.rs"]
-mod app;
+//! `MONGODB_URI`; see `examples/support/src/config/`. The service itself is built in
+//! `examples/support/src/movie_service/` (the `portcullis-examples` crate).
 
 use std::process::ExitCode;
 
-use support::config::Config;
+use portcullis_examples::config::MovieServiceConfig;
+use portcullis_examples::{logging, movie_service, server};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // 1. Configuration first: logging itself is configured by it.
-    let config = match Config::load("movie_service") {
+    // 1. Configuration first: logging itself is configured by it. The effective
+    //    configuration is logged whole, secrets shown as "<redacted>".
+    let config = match MovieServiceConfig::load() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("movie_service: {error}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(error) = support::logging::init(&config) {
+    if let Err(error) = logging::init(&config.common) {
         eprintln!("movie_service: cannot open the log file: {error}");
         return ExitCode::FAILURE;
     }
-    tracing::info!(source = ?config.source, auth_addr = %config.auth_addr, instance_id = %config.instance_id, "configuration loaded");
-    tracing::debug!(?config, "effective configuration");
+    tracing::info!(?config, "effective configuration");
 
-    // 2. The service: store, guard, login proxy, routes. The IAM need not be up: the
-    //    guard fetches its keys on first use and the login proxy fails fast with 503.
-    let app = match app::build(&config).await {
+    // 2. The service: store, token guard, login proxy, routes (see
+    //    `portcullis_examples::movie_service::build`). The IAM need not be up: the guard
+    //    fetches its keys on first use and the login proxy fails fast with 503.
+    let app = match movie_service::build(&config).await {
         Ok(app) => app,
         Err(error) => {
             tracing::error!(%error, "cannot start");
@@ -65,8 +64,8 @@ async fn main() -> ExitCode {
     // 3. Bind (printing `listening on http://127.0.0.1:<port>`) and serve until Ctrl-C or
     //    SIGTERM; requests in flight then finish before the process exits.
     let result = async {
-        let listener = support::server::bind("movie_service", config.socket_addr()?).await?;
-        support::server::serve("movie_service", listener, app).await?;
+        let listener = server::bind("movie_service", config.common.socket_addr()?).await?;
+        server::serve("movie_service", listener, app).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;

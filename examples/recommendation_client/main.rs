@@ -1,4 +1,4 @@
-//! The seed's "recommendation service": a client that logs in at the IAM, fetches the movie
+//! The "recommendation service" of the original project: a client that logs in at the IAM, fetches the movie
 //! list with its token through a circuit breaker, and prints a recommendation, round after
 //! round. When the movie service fails it shows the breaker at work: the failures counted,
 //! the breaker opening, calls rejected fast, the last good list served as a fallback, the
@@ -40,17 +40,18 @@
 //! summary: rounds=12 live=8 fallback=4 none=0
 //! ```
 
-mod config;
-mod movies;
-mod recommend;
+//!
+//! The parts live in `portcullis_examples::recommendation` (`examples/support/src/recommendation/`):
+//! the flags, the login, the breaker-guarded movie source (the `portcullis-circuit-breaker`
+//! usage) and the scoring. This file runs the rounds.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use config::{Config, Parsed};
-use movies::{Fetch, MovieSource};
-use recommend::{Movie, recommend};
+use portcullis_examples::recommendation::config::{self, Config, Parsed};
+use portcullis_examples::recommendation::login::{Login, LoginError};
+use portcullis_examples::recommendation::movies::{Fetch, MovieSource};
+use portcullis_examples::recommendation::recommend::{Movie, recommend};
 
 /// Exit code: some round had neither a live list nor a fallback.
 const EXIT_NO_RECOMMENDATION: u8 = 1;
@@ -61,6 +62,7 @@ const EXIT_BAD_CREDENTIALS: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // 1. Flags first, then `PORTCULLIS_*` variables, then defaults.
     let config = match config::parse(std::env::args().skip(1), |key| std::env::var(key).ok()) {
         Ok(Parsed::Run(config)) => config,
         Ok(Parsed::Help) => {
@@ -72,6 +74,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // 2. Logs on stderr; stdout carries only the machine-readable lines.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -82,6 +85,8 @@ async fn main() -> ExitCode {
         .init();
     tracing::info!(?config, "starting");
 
+    // 3. The movie list's source: one circuit breaker per movie service instance, behind
+    //    the breaker crate's load-balancing client.
     let source = match MovieSource::new(&config) {
         Ok(source) => source,
         Err(message) => {
@@ -89,6 +94,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // 4. Rounds until done or Ctrl-C.
     tokio::select! {
         code = run(&config, &source) => code,
         _ = tokio::signal::ctrl_c() => {
@@ -121,7 +127,7 @@ async fn run(config: &Config, source: &MovieSource) -> ExitCode {
         }
         tally.rounds += 1;
 
-        // Steps 5-14 of the seed's diagram: authenticate when there is no token yet. The
+        // Steps 5-14 of the access flow (docs/flows.md): authenticate when there is no token yet. The
         // list itself is public in the seed, so a failed login does not stop the round.
         if token.is_none() {
             match login.token().await {
@@ -179,105 +185,4 @@ async fn run(config: &Config, source: &MovieSource) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// Why a login gave no token.
-#[derive(Debug)]
-enum LoginError {
-    /// The IAM said no: wrong user or password. Retrying will not help.
-    Rejected,
-    /// The IAM could not be reached or failed; a later round tries again.
-    Unavailable,
-}
-
-/// Logs in at the IAM with the seed's form login.
-#[derive(Debug)]
-struct Login {
-    url: String,
-    user: String,
-    password: String,
-    http: reqwest::Client,
-}
-
-impl Login {
-    fn new(config: &Config) -> Self {
-        Self {
-            url: format!("{}/api/v1/admin/auth", config.iam_url),
-            user: config.user.clone(),
-            password: config.password.clone(),
-            http: reqwest::Client::builder()
-                .timeout(config.login_timeout)
-                .build()
-                .expect("a client without TLS settings always builds"),
-        }
-    }
-
-    /// A fresh token. Prints a `login:` line; never prints the password or the token.
-    async fn token(&self) -> Result<String, LoginError> {
-        #[derive(serde::Deserialize)]
-        struct TokenBody {
-            token: String,
-        }
-        let started = Instant::now();
-        let response = self
-            .http
-            .post(&self.url)
-            .form(&[
-                ("user", self.user.as_str()),
-                ("password", self.password.as_str()),
-            ])
-            .send()
-            .await;
-        let elapsed = elapsed_ms(started.elapsed());
-        match response {
-            Ok(response) if response.status().is_success() => {
-                match response.json::<TokenBody>().await {
-                    Ok(body) => {
-                        println!("login: ok user={} elapsed_ms={elapsed}", self.user);
-                        Ok(body.token)
-                    }
-                    Err(error) => {
-                        println!("login: failed kind=body elapsed_ms={elapsed}");
-                        tracing::warn!(%error, "the IAM's answer has no token");
-                        Err(LoginError::Unavailable)
-                    }
-                }
-            }
-            Ok(response)
-                if matches!(
-                    response.status(),
-                    reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN
-                ) =>
-            {
-                println!(
-                    "login: rejected status={} elapsed_ms={elapsed}",
-                    response.status().as_u16()
-                );
-                tracing::error!(user = %self.user, "the IAM rejected the credentials");
-                Err(LoginError::Rejected)
-            }
-            Ok(response) => {
-                println!(
-                    "login: failed kind=status status={} elapsed_ms={elapsed}",
-                    response.status().as_u16()
-                );
-                Err(LoginError::Unavailable)
-            }
-            Err(error) => {
-                let kind = if error.is_timeout() {
-                    "timeout"
-                } else {
-                    "connect"
-                };
-                println!("login: failed kind={kind} elapsed_ms={elapsed}");
-                tracing::warn!(%error, "the IAM is unreachable; retrying next round");
-                Err(LoginError::Unavailable)
-            }
-        }
-    }
-}
-
-/// Whole milliseconds, for the output lines.
-fn elapsed_ms(elapsed: Duration) -> u128 {
-    elapsed.as_millis()
 }

@@ -1,4 +1,5 @@
-//! The seed's user service (the IAM), on Portcullis: login, users, JWKS.
+//! The user service (the IAM), on Portcullis: `portcullis-iam` issues tokens, manages users
+//! and publishes its public keys (JWKS); `portcullis-response` shapes every error.
 //!
 //! Run it (no database needed; users are kept in memory):
 //!
@@ -6,11 +7,11 @@
 //! PORTCULLIS_ADMIN_PASSWORD='a long admin password' cargo run --example user_service
 //! ```
 //!
-//! Without `PORTCULLIS_ADMIN_PASSWORD` the in-memory store gets the seed's `admin`/`admin`
+//! Without `PORTCULLIS_ADMIN_PASSWORD` the in-memory store gets the original project's `admin`/`admin`
 //! (with a warning in the log). Then try:
 //!
 //! ```sh
-//! # Log in (the seed's form fields): {"token": "<JWT>", "tokenType": "Bearer", "expiresIn": 3600}
+//! # Log in (the form fields of the original project): {"token": "<JWT>", "tokenType": "Bearer", "expiresIn": 3600}
 //! TOKEN=$(curl -s -X POST http://127.0.0.1:8808/api/v1/admin/auth \
 //!      -d user=admin -d password="$PORTCULLIS_ADMIN_PASSWORD" | sed 's/.*"token":"\([^"]*\)".*/\1/')
 //! # Manage users with the admin's token.
@@ -23,39 +24,36 @@
 //! ```
 //!
 //! Configuration: `config/user_service.json`, overridden by `PORTCULLIS_*` variables
-//! (`PORTCULLIS_PORT`, `PORTCULLIS_ISSUER`, `PORTCULLIS_JWT_SECRET_PASSWORD` for the seed's
-//! HS256 mode, `PORTCULLIS_SIGNING_KEY_FILE` for a shared Ed25519 key, ...) and
-//! `MONGODB_URI`; see `examples/support/config.rs`.
-
-#[path = "../support/mod.rs"]
-mod support;
-
-#[path = "app.rs"]
-mod app;
+//! (`PORTCULLIS_PORT`, `PORTCULLIS_ISSUER`, `PORTCULLIS_JWT_SECRET_PASSWORD` for the
+//! original project's HS256 mode, `PORTCULLIS_SIGNING_KEY_FILE` for a shared Ed25519 key, ...) and
+//! `MONGODB_URI`; see `examples/support/src/config/`. The service itself is built in
+//! `examples/support/src/user_service.rs` (the `portcullis-examples` crate).
 
 use std::process::ExitCode;
 
-use support::config::Config;
+use portcullis_examples::config::UserServiceConfig;
+use portcullis_examples::{logging, server, user_service};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // 1. Configuration first: logging itself is configured by it.
-    let config = match Config::load("user_service") {
+    // 1. Configuration first: logging itself is configured by it. The effective
+    //    configuration is logged whole, secrets shown as "<redacted>".
+    let config = match UserServiceConfig::load() {
         Ok(config) => config,
         Err(error) => {
             eprintln!("user_service: {error}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(error) = support::logging::init(&config) {
+    if let Err(error) = logging::init(&config.common) {
         eprintln!("user_service: cannot open the log file: {error}");
         return ExitCode::FAILURE;
     }
-    tracing::info!(source = ?config.source, instance_id = %config.instance_id, "configuration loaded");
-    tracing::debug!(?config, "effective configuration");
+    tracing::info!(?config, "effective configuration");
 
-    // 2. The IAM: signing key, user store, first admin, routes.
-    let app = match app::build(&config).await {
+    // 2. The IAM: signing key, user store, first admin, routes (see
+    //    `portcullis_examples::user_service::build`).
+    let app = match user_service::build(&config).await {
         Ok(app) => app,
         Err(error) => {
             tracing::error!(%error, "cannot start");
@@ -66,8 +64,8 @@ async fn main() -> ExitCode {
     // 3. Bind (printing `listening on http://127.0.0.1:<port>`) and serve until Ctrl-C or
     //    SIGTERM; requests in flight then finish before the process exits.
     let result = async {
-        let listener = support::server::bind("user_service", config.socket_addr()?).await?;
-        support::server::serve("user_service", listener, app).await?;
+        let listener = server::bind("user_service", config.common.socket_addr()?).await?;
+        server::serve("user_service", listener, app).await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process::{ChildGuard, TempDir};
+use portcullis_examples::testing::{ChildGuard, TempDir};
 
 /// The sample instance addresses of the shipped configuration, in file order.
 const SAMPLE_USER_INSTANCES: [&str; 2] = ["192.168.1.9:8808", "192.168.1.10:8808"];

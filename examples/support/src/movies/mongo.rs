@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 use super::model::{GenrePatch, Movie, MovieGenre, MoviePatch, NewGenre, NewMovie};
 use super::store::{MovieStore, StoreError};
 
-/// The collection names, as in the seed.
+/// The collection names, as in the original project.
 const MOVIES: &str = "movies";
 const GENRES: &str = "movieGenres";
 
 /// Movies and genres in a `MongoDB` database (or a compatible server such as `FerretDB`).
 #[derive(Debug, Clone)]
-pub(crate) struct MongoMovieStore {
+pub struct MongoMovieStore {
     db: Database,
     movies: Collection<MovieDoc>,
     genres: Collection<GenreDoc>,
@@ -72,7 +72,7 @@ impl From<GenreDoc> for MovieGenre {
 
 impl MongoMovieStore {
     /// A store over `db`. Nothing is sent to the server until the first call.
-    pub(crate) fn new(db: Database) -> Self {
+    pub fn new(db: Database) -> Self {
         Self {
             movies: db.collection(MOVIES),
             genres: db.collection(GENRES),
@@ -81,7 +81,7 @@ impl MongoMovieStore {
     }
 
     /// The database this store writes to.
-    pub(crate) fn database(&self) -> &Database {
+    pub fn database(&self) -> &Database {
         &self.db
     }
 }

@@ -11,21 +11,21 @@ use super::store::{MovieStore, StoreError};
 /// Movies and genres in process memory, lost at exit. Ids are `ObjectId`s, as in the
 /// `MongoDB` store, so clients cannot tell the two apart.
 #[derive(Debug, Default)]
-pub(crate) struct MemoryMovieStore {
+pub struct MemoryMovieStore {
     movies: RwLock<Vec<Movie>>,
     genres: RwLock<Vec<MovieGenre>>,
 }
 
 impl MemoryMovieStore {
     /// An empty store.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
     /// A store holding a few open movies and genres, so that a fresh `cargo run` has
     /// something to list. Their ids are fixed, so that several instances (behind a
     /// gateway) and restarts agree on them.
-    pub(crate) fn seeded() -> Self {
+    pub fn seeded() -> Self {
         let store = Self::new();
         {
             let mut movies = store.movies.write().expect("fresh lock");

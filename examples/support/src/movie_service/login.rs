@@ -1,6 +1,6 @@
-//! `POST /api/v1/login`: the seed's login proxy to the IAM, behind a circuit breaker.
+//! `POST /api/v1/login`: the login proxy to the IAM, behind a circuit breaker.
 //!
-//! The seed forwarded the form to the IAM with no timeout: a hung IAM hung every login.
+//! The original project forwarded the form to the IAM with no timeout: a hung IAM hung every login.
 //! Here each call has a deadline, and after a few failures in a row the breaker opens and
 //! logins fail fast with 503 (and `Retry-After`) until a trial call gets through.
 
@@ -10,28 +10,28 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderValue, header};
-use portcullis::breaker::{BalancedClient, BreakerError, CircuitBreaker};
-use portcullis::response::ApiError;
+use portcullis_circuit_breaker::{BalancedClient, BreakerError, CircuitBreaker};
+use portcullis_response::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::support::config::Config;
+use crate::config::MovieSettings;
 
-/// The IAM route the seed's movie service forwarded logins to.
+/// The IAM route the original movie service forwarded logins to.
 const IAM_LOGIN_PATH: &str = "/api/v1/admin/auth";
 
 /// The largest IAM reply passed on; a token response is a few hundred bytes.
 const MAX_REPLY_BYTES: usize = 16 * 1024;
 
-/// The login form: the seed's field names.
+/// The login form: the original project's field names.
 #[derive(Clone, Deserialize, Serialize, ToSchema)]
-pub(crate) struct LoginForm {
+pub struct LoginForm {
     /// The user name.
     #[schema(example = "admin")]
-    pub(crate) user: String,
+    pub user: String,
     /// The password; forwarded, never logged.
     #[schema(example = "change-me")]
-    pub(crate) password: String,
+    pub password: String,
 }
 
 impl fmt::Debug for LoginForm {
@@ -45,7 +45,7 @@ impl fmt::Debug for LoginForm {
 /// Forwards login forms to the IAM through the breaker's HTTP client: one breaker per IAM
 /// instance, round-robin over the instances whose breaker admits calls.
 #[derive(Debug, Clone)]
-pub(crate) struct LoginProxy {
+pub struct LoginProxy {
     client: BalancedClient,
 }
 
@@ -53,9 +53,9 @@ impl LoginProxy {
     /// A proxy to the IAM instances of `authAddr` (one base URL, or several separated by
     /// commas), with the breaker settings from `config`; transitions are logged so an
     /// operator sees the IAM going away and coming back.
-    pub(crate) fn new(config: &Config) -> Result<Self, BreakerError<reqwest::Error>> {
-        let call_timeout = Duration::from_millis(config.login_call_timeout_ms.max(1));
-        let reset_timeout = Duration::from_millis(config.login_reset_timeout_ms.max(1));
+    pub fn new(config: &MovieSettings) -> Result<Self, BreakerError<reqwest::Error>> {
+        let call_timeout = config.login_call_timeout();
+        let reset_timeout = config.login_reset_timeout();
         let breaker = CircuitBreaker::builder()
             .max_failures(config.login_max_failures.max(1))
             .call_timeout(call_timeout)
@@ -76,7 +76,7 @@ impl LoginProxy {
     /// Forwards `form` and passes the IAM's status and JSON body back unchanged (200 with
     /// the token, 401 for bad credentials). Transport failures, timeouts, 5xx and open
     /// breakers become 503 `upstream_unavailable`.
-    pub(crate) async fn login(&self, form: LoginForm) -> Result<Response, ApiError> {
+    pub async fn login(&self, form: LoginForm) -> Result<Response, ApiError> {
         let reply = match self.client.post(IAM_LOGIN_PATH).form(&form).send().await {
             Ok(reply) => reply,
             Err(error) => return Err(unavailable(error)),
@@ -107,7 +107,7 @@ impl LoginProxy {
 }
 
 /// The IAM base URLs in `authAddr`: `"http://a:8808"` or `"http://a:8808,http://b:8808"`.
-pub(crate) fn auth_addrs(auth_addr: &str) -> Vec<String> {
+pub fn auth_addrs(auth_addr: &str) -> Vec<String> {
     auth_addr
         .split(',')
         .map(|a| a.trim().trim_end_matches('/').to_owned())

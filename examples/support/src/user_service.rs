@@ -1,34 +1,36 @@
-//! The user service (the seed's IAM): `portcullis-iam`'s router, configured from the
-//! service's config. Shared by `user_service` and `local_stack`.
+//! The user service (the IAM): `portcullis-iam`'s router, configured from the service's
+//! configuration.
 
 use std::error::Error;
 use std::sync::Arc;
 
 use axum::Router;
-use portcullis::iam::{AdminBootstrap, Iam, MemoryUserStore, MongoUserStore, SigningKey};
+use portcullis_iam::{AdminBootstrap, Iam, MemoryUserStore, MongoUserStore, SigningKey};
 use utoipa::OpenApi;
 
-use crate::support::config::Config;
-use crate::support::openapi::swagger;
-use crate::support::server::{ReadyCheck, connect_mongodb, finish_router, mongodb_target};
+use crate::config::UserServiceConfig;
+use crate::mongo::{connect_mongodb, mongodb_target};
+use crate::openapi::swagger;
+use crate::server::{ReadyCheck, finish_router};
 
 /// Builds the IAM from `config`: signing key, user store, admin bootstrap, routes,
 /// Swagger UI and the common layers.
-pub(crate) async fn build(config: &Config) -> Result<Router, Box<dyn Error + Send + Sync>> {
-    let mut builder = Iam::builder().issuer(config.issuer.clone());
-    if let Some(audience) = config.audience() {
+pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error + Send + Sync>> {
+    let common = &config.common;
+    let mut builder = Iam::builder().issuer(common.issuer.clone());
+    if let Some(audience) = common.audience() {
         builder = builder.audience(audience);
     }
 
     // 1. The signing key. Ed25519 by default: only the IAM can mint tokens, and resource
     //    services verify with the public half from /.well-known/jwks.json.
-    builder = if let Some(secret) = &config.jwt_secret_password {
+    builder = if let Some(secret) = &common.jwt_secret_password {
         tracing::warn!(
-            "tokens: HS256 with the shared jwtSecretPassword (the seed's mode): every \
+            "tokens: HS256 with the shared jwtSecretPassword (the original project's mode): every \
              service holding the secret can mint tokens; prefer Ed25519"
         );
         builder.signing_key(SigningKey::hmac(secret.expose()))
-    } else if let Some(path) = &config.signing_key_file {
+    } else if let Some(path) = &config.service.signing_key_file {
         tracing::info!(path = %path.display(), "tokens: EdDSA with the key in PORTCULLIS_SIGNING_KEY_FILE");
         builder.signing_key_file(path)
     } else {
@@ -37,11 +39,11 @@ pub(crate) async fn build(config: &Config) -> Result<Router, Box<dyn Error + Sen
     };
 
     // 2. The user store: MongoDB when configured, else memory. The choice is logged.
-    builder = if config.uses_mongodb() {
-        let db = connect_mongodb(config, "user_service").await?;
+    builder = if common.uses_mongodb() {
+        let db = connect_mongodb(common, "user_service").await?;
         tracing::info!(
             store = "mongodb",
-            target = %mongodb_target(config),
+            target = %mongodb_target(common),
             database = db.name(),
             "user store: MongoDB (collection users)"
         );
@@ -56,8 +58,9 @@ pub(crate) async fn build(config: &Config) -> Result<Router, Box<dyn Error + Sen
 
     // 3. The first admin, when the store has no user: PORTCULLIS_ADMIN_PASSWORD (or
     //    PORTCULLIS_ADMIN_PASSWORD_FILE) if given; otherwise the crate's default (the
-    //    seed's admin/admin in memory, with a warning; a random password on a database).
-    if let Some(password) = &config.admin_password {
+    //    original project's admin/admin in memory, with a warning; a random password on a
+    //    database).
+    if let Some(password) = &config.service.admin_password {
         builder = builder.admin_bootstrap(AdminBootstrap::Password(password.expose().to_owned()));
     }
 
@@ -74,7 +77,7 @@ pub(crate) async fn build(config: &Config) -> Result<Router, Box<dyn Error + Sen
     let mut openapi = ApiDoc::openapi();
     openapi.merge(iam.openapi());
     let app = iam.router().merge(swagger(openapi));
-    Ok(finish_router(app, config, ready))
+    Ok(finish_router(app, common, ready))
 }
 
 /// The service's own part of the document; the routes come from `Iam::openapi`, generated
@@ -82,6 +85,6 @@ pub(crate) async fn build(config: &Config) -> Result<Router, Box<dyn Error + Sen
 #[derive(OpenApi)]
 #[openapi(info(
     title = "user_service",
-    description = "The seed's user service (IAM) on Portcullis: login, users (role admin), JWKS."
+    description = "The user service (IAM) on Portcullis: login, users (role admin), JWKS."
 ))]
 struct ApiDoc;

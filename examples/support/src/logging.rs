@@ -1,5 +1,5 @@
 //! Logging: human-readable lines on stderr, and (when `enableGinFileLog` is on) JSON lines
-//! in `logFilename`, rotated by size like the seed's lumberjack logs.
+//! in `logFilename`, rotated by size like the original project's lumberjack logs.
 //!
 //! stdout is kept for the one `listening on http://...` line that tests and scripts read,
 //! so logs go to stderr. The level comes from `RUST_LOG` (default `info`).
@@ -17,12 +17,12 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use super::config::Config;
+use crate::config::CommonConfig;
 
 const MEGABYTE: usize = 1024 * 1024;
 
 /// Installs the global subscriber described by `config`. Call once, first thing in `main`.
-pub(crate) fn init(config: &Config) -> io::Result<()> {
+pub fn init(config: &CommonConfig) -> io::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
     let console = config.enable_gin_console_log.then(|| {
@@ -54,7 +54,7 @@ pub(crate) fn init(config: &Config) -> io::Result<()> {
 ///
 /// `file-rotate` keeps at most `logMaxBackups` rotated files; files older than
 /// `logMaxAge` days are removed on every rotation check as well.
-pub(crate) struct RotatingFile {
+pub struct RotatingFile {
     inner: FileRotate<AppendCount>,
     path: PathBuf,
     max_age: Option<Duration>,
@@ -63,7 +63,7 @@ pub(crate) struct RotatingFile {
 
 impl RotatingFile {
     /// Opens (creating the folder if needed) the log file named in `config`.
-    pub(crate) fn open(config: &Config) -> io::Result<Self> {
+    pub fn open(config: &CommonConfig) -> io::Result<Self> {
         let path = config.log_filename.clone();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent)?;
@@ -114,7 +114,7 @@ impl RotatingFile {
     }
 
     /// The live log file.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 }
@@ -161,13 +161,13 @@ mod tests {
         dir
     }
 
-    fn config(dir: &Path, backups: usize, max_age_days: u64) -> Config {
-        Config {
+    fn config(dir: &Path, backups: usize, max_age_days: u64) -> CommonConfig {
+        CommonConfig {
             log_filename: dir.join("service.log"),
             log_max_size: 1,
             log_max_backups: backups,
             log_max_age: max_age_days,
-            ..Config::default()
+            ..CommonConfig::default()
         }
     }
 

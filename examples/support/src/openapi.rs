@@ -7,15 +7,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
 /// The name routes use in `security(("bearer" = []))` (utoipa wants the literal there).
-pub(crate) const BEARER: &str = "bearer";
+pub const BEARER: &str = "bearer";
 
 /// Where the generated document is served.
-pub(crate) const OPENAPI_JSON: &str = "/api-docs/openapi.json";
+pub const OPENAPI_JSON: &str = "/api-docs/openapi.json";
 
 /// Adds the `bearer` (JWT) security scheme, so Swagger UI's "Authorize" button takes a
 /// token and sends it on the routes that declare it.
 #[derive(Debug)]
-pub(crate) struct BearerSecurity;
+pub struct BearerSecurity;
 
 impl Modify for BearerSecurity {
     fn modify(&self, openapi: &mut OpenApi) {
@@ -36,6 +36,6 @@ impl Modify for BearerSecurity {
 }
 
 /// Swagger UI at `/swagger/index.html` and the document at [`OPENAPI_JSON`].
-pub(crate) fn swagger(api: OpenApi) -> Router {
+pub fn swagger(api: OpenApi) -> Router {
     SwaggerUi::new("/swagger").url(OPENAPI_JSON, api).into()
 }

@@ -1,12 +1,11 @@
 //! What every service does the same way: probes, common layers, binding, the
-//! `listening on` line, `MongoDB` connection and graceful shutdown.
+//! `listening on` line and graceful shutdown.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -14,28 +13,22 @@ use axum::middleware::map_response_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderName, HeaderValue};
-use mongodb::options::{ClientOptions, Credential};
-use mongodb::{Client, Database};
-use portcullis::response::{ApiError, Message, RouterExt, ServiceDefaults};
+use portcullis_response::{ApiError, Message, RouterExt, ServiceDefaults};
 use tokio::net::TcpListener;
 
-use super::config::Config;
+use crate::config::CommonConfig;
 
 /// The response header naming the instance that answered.
-pub(crate) const INSTANCE_ID_HEADER: HeaderName = HeaderName::from_static("x-instance-id");
-
-/// How long the `MongoDB` driver may look for a server or open a connection before a call
-/// fails: short, so that `/readyz` and requests answer instead of hanging.
-const MONGO_TIMEOUT: Duration = Duration::from_secs(3);
+pub const INSTANCE_ID_HEADER: HeaderName = HeaderName::from_static("x-instance-id");
 
 /// A readiness check: `Ok` when the service can do its work (its store answers).
-pub(crate) type ReadyCheck =
+pub type ReadyCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// Adds `/healthz`, `/readyz`, the Portcullis defaults (404/405 fallbacks, body limit,
 /// timeout, panic catching, request ids, error bodies in the model) and the
 /// `x-instance-id` header to `app`.
-pub(crate) fn finish_router(app: Router, config: &Config, ready: ReadyCheck) -> Router {
+pub fn finish_router(app: Router, config: &CommonConfig, ready: ReadyCheck) -> Router {
     let app = app
         // Liveness: the process answers. Never touches a dependency.
         .route("/healthz", get(|| async { Message::new("ok") }))
@@ -71,7 +64,7 @@ async fn add_instance_id(State(value): State<HeaderValue>, mut response: Respons
 
 /// Binds `addr` and prints the one stdout line that tests and scripts wait for:
 /// `listening on http://127.0.0.1:<port>`.
-pub(crate) async fn bind(service: &str, addr: SocketAddr) -> io::Result<TcpListener> {
+pub async fn bind(service: &str, addr: SocketAddr) -> io::Result<TcpListener> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tracing::info!(service, %local, "bound");
@@ -81,11 +74,7 @@ pub(crate) async fn bind(service: &str, addr: SocketAddr) -> io::Result<TcpListe
 
 /// Serves `app` until Ctrl-C or SIGTERM, then stops accepting and lets in-flight requests
 /// finish (each still bounded by the request timeout).
-pub(crate) async fn serve(
-    service: &'static str,
-    listener: TcpListener,
-    app: Router,
-) -> io::Result<()> {
+pub async fn serve(service: &'static str, listener: TcpListener, app: Router) -> io::Result<()> {
     // The peer address reaches handlers as `ConnectInfo<SocketAddr>`: the IAM throttles
     // failed logins per address with it.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -100,7 +89,7 @@ pub(crate) async fn serve(
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM (what `docker stop` and Kubernetes send).
-pub(crate) async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");
@@ -124,63 +113,5 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
-    }
-}
-
-/// The `MongoDB` database named by the configuration: `MONGODB_URI` (its database, else
-/// `mgDbName`), or `mgAddrs` with `mgDbUsername`/`mgDbPassword`.
-///
-/// The driver connects lazily: this fails only on a malformed address, never because the
-/// server is down (then calls fail after [`MONGO_TIMEOUT`] and `/readyz` says 503).
-pub(crate) async fn connect_mongodb(
-    config: &Config,
-    app_name: &str,
-) -> Result<Database, mongodb::error::Error> {
-    let mut options = if let Some(uri) = &config.mongodb_uri {
-        ClientOptions::parse(uri.expose()).await?
-    } else {
-        let mut options =
-            ClientOptions::parse(format!("mongodb://{}", config.mg_addrs.trim())).await?;
-        if !config.mg_db_username.is_empty() {
-            let password = config
-                .mg_db_password
-                .as_ref()
-                .map(|p| p.expose().to_owned());
-            options.credential = Some(
-                Credential::builder()
-                    .username(config.mg_db_username.clone())
-                    .password(password)
-                    .build(),
-            );
-        }
-        options
-    };
-    options.app_name = Some(app_name.to_owned());
-    // Timeouts given in the URI win; otherwise short ones, not the driver's 30 s.
-    options.connect_timeout.get_or_insert(MONGO_TIMEOUT);
-    options
-        .server_selection_timeout
-        .get_or_insert(MONGO_TIMEOUT);
-    let db_name = options
-        .default_database
-        .clone()
-        .unwrap_or_else(|| config.mg_db_name.clone());
-    let client = Client::with_options(options)?;
-    Ok(client.database(&db_name))
-}
-
-/// The address a store was chosen from, for the start-up log, without credentials.
-pub(crate) fn mongodb_target(config: &Config) -> String {
-    match &config.mongodb_uri {
-        // Only the hosts: the URI may carry a password.
-        Some(uri) => {
-            let after_scheme = uri.expose().split_once("://").map_or("", |(_, rest)| rest);
-            let hosts = after_scheme
-                .rsplit_once('@')
-                .map_or(after_scheme, |(_, h)| h);
-            let hosts = hosts.split(['/', '?']).next().unwrap_or_default();
-            format!("MONGODB_URI hosts {hosts}")
-        }
-        None => format!("mgAddrs {}", config.mg_addrs.trim()),
     }
 }

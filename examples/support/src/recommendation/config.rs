@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// The usage text printed by `--help` and after a usage error.
-pub(crate) const USAGE: &str = "\
+pub const USAGE: &str = "\
 recommendation_client: log in at the IAM, fetch the movie list through the circuit breaker,
 print a recommendation; serve the last good list while the movie service is down.
 
@@ -39,27 +39,27 @@ EXIT CODES:
 
 /// Everything the client needs to run. `Debug` leaves the password out.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Config {
+pub struct Config {
     /// IAM base URL, without a trailing slash.
-    pub(crate) iam_url: String,
+    pub iam_url: String,
     /// Movie service base URLs (one breaker each), without trailing slashes.
-    pub(crate) movie_urls: Vec<String>,
+    pub movie_urls: Vec<String>,
     /// The user to log in as.
-    pub(crate) user: String,
+    pub user: String,
     /// The user's password (never printed).
-    pub(crate) password: String,
+    pub password: String,
     /// Rounds to run; `None` runs until interrupted.
-    pub(crate) rounds: Option<u64>,
+    pub rounds: Option<u64>,
     /// Pause between rounds.
-    pub(crate) interval: Duration,
+    pub interval: Duration,
     /// Consecutive failures that open a breaker.
-    pub(crate) max_failures: u32,
+    pub max_failures: u32,
     /// Time allowed for one call.
-    pub(crate) call_timeout: Duration,
+    pub call_timeout: Duration,
     /// Time an open breaker waits before it lets a probe through.
-    pub(crate) reset_timeout: Duration,
+    pub reset_timeout: Duration,
     /// Time allowed for one login at the IAM.
-    pub(crate) login_timeout: Duration,
+    pub login_timeout: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -95,7 +95,7 @@ const FLAGS: [&str; 10] = [
 
 /// What the command line asked for.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Parsed {
+pub enum Parsed {
     /// Run with this configuration.
     Run(Config),
     /// Print the usage and exit successfully.
@@ -104,7 +104,7 @@ pub(crate) enum Parsed {
 
 /// Builds the configuration from `args` (without the program name) and `env` (a lookup
 /// such as `|key| std::env::var(key).ok()`). Returns a message for a usage error.
-pub(crate) fn parse(
+pub fn parse(
     args: impl IntoIterator<Item = String>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Parsed, String> {
@@ -245,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_point_at_the_seed_ports() {
+    fn defaults_point_at_the_documented_ports() {
         let config = config(&[], &[]);
         assert_eq!(config.iam_url, "http://127.0.0.1:8808");
         assert_eq!(config.movie_urls, ["http://127.0.0.1:8809"]);

@@ -10,16 +10,16 @@ use std::time::Instant;
 
 use portcullis_circuit_breaker::{BalancedClient, BreakerError, CircuitBreaker, State};
 
-use crate::config::Config;
-use crate::elapsed_ms;
-use crate::recommend::Movie;
+use super::config::Config;
+use super::elapsed_ms;
+use super::recommend::Movie;
 
 /// The list route, appended to each base URL (after a gateway's path prefix, if any).
 const LIST_PATH: &str = "/api/v1/movies/list";
 
 /// What one fetch gave.
 #[derive(Debug)]
-pub(crate) enum Fetch {
+pub enum Fetch {
     /// A fresh list from a movie service.
     Live(Vec<Movie>),
     /// The service refused the token (401): log in again.
@@ -30,13 +30,13 @@ pub(crate) enum Fetch {
 
 /// The movie service instances, each behind its own breaker.
 #[derive(Debug)]
-pub(crate) struct MovieSource {
+pub struct MovieSource {
     client: BalancedClient,
 }
 
 impl MovieSource {
     /// One breaker per `config.movie_urls` instance, configured from `config`.
-    pub(crate) fn new(config: &Config) -> Result<Self, String> {
+    pub fn new(config: &Config) -> Result<Self, String> {
         // The listeners are shared by every instance's breaker and get no arguments, so
         // they read the instances' states back from the client once it exists.
         let built: Arc<OnceLock<BalancedClient>> = Arc::new(OnceLock::new());
@@ -80,7 +80,7 @@ impl MovieSource {
 
     /// The aggregate state for the output lines: `closed` when every breaker is closed,
     /// `open` when none admits a call, `half_open` while one probes, else `degraded`.
-    pub(crate) fn state(&self) -> &'static str {
+    pub fn state(&self) -> &'static str {
         let states: Vec<State> = self.client.upstreams().map(|(_, b)| b.state()).collect();
         if states
             .iter()
@@ -101,7 +101,7 @@ impl MovieSource {
 
     /// Fetches the list from the next instance whose breaker admits the call, sending
     /// `token` as a bearer token when there is one.
-    pub(crate) async fn fetch(&self, token: Option<&str>) -> Fetch {
+    pub async fn fetch(&self, token: Option<&str>) -> Fetch {
         let mut request = self.client.get(LIST_PATH);
         if let Some(token) = token {
             request = request.bearer_auth(token);

@@ -10,7 +10,7 @@ use super::model::{GenrePatch, Movie, MovieGenre, MoviePatch, NewGenre, NewMovie
 ///
 /// Callers validate input before calling; stores only store.
 #[async_trait]
-pub(crate) trait MovieStore: Send + Sync + std::fmt::Debug + 'static {
+pub trait MovieStore: Send + Sync + std::fmt::Debug + 'static {
     /// A short name for logs: `"memory"` or `"mongodb"`.
     fn kind(&self) -> &'static str;
 
@@ -44,7 +44,7 @@ pub(crate) trait MovieStore: Send + Sync + std::fmt::Debug + 'static {
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub(crate) enum StoreError {
+pub enum StoreError {
     /// No record has this id.
     #[error("not found")]
     NotFound,

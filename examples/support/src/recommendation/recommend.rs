@@ -6,16 +6,16 @@
 
 use serde::Deserialize;
 
-/// A movie as the movie service lists it: only the name matters here; the seed's other
+/// A movie as the movie service lists it: only the name matters here; the other
 /// fields (`id`, `url`, `coverImage`, `description`) and any new ones are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub(crate) struct Movie {
+pub struct Movie {
     /// The title.
-    pub(crate) name: String,
+    pub name: String,
 }
 
 /// Picks the movie with the highest score for `user`; ties go to the smaller name.
-pub(crate) fn recommend<'a>(user: &str, movies: &'a [Movie]) -> Option<&'a Movie> {
+pub fn recommend<'a>(user: &str, movies: &'a [Movie]) -> Option<&'a Movie> {
     movies.iter().max_by(|a, b| {
         score(user, a)
             .cmp(&score(user, b))
@@ -69,7 +69,7 @@ mod tests {
     }
 
     #[test]
-    fn movies_parse_from_the_seed_shape() {
+    fn movies_parse_from_the_service_shape() {
         let movies: Vec<Movie> = serde_json::from_str(
             r#"[{"id":"65f0c0ffee0000000000abcd","name":"Alien","url":"https://example.org/alien","coverImage":"x","description":"y"}]"#,
         )

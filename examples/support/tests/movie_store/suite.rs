@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mongodb::bson::oid::ObjectId;
 
-use crate::movies::{
+use portcullis_examples::movies::{
     GenrePatch, MAX_FIELD_LEN, MoviePatch, MovieStore, NewGenre, NewMovie, StoreError,
 };
 

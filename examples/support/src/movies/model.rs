@@ -1,106 +1,106 @@
-//! The seed's models, as JSON with camelCase keys, and their validation.
+//! The original project's models, as JSON with camelCase keys, and their validation.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The longest accepted text field, in characters.
-pub(crate) const MAX_FIELD_LEN: usize = 400;
+pub const MAX_FIELD_LEN: usize = 400;
 
 /// A movie, as listed and stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Movie {
+pub struct Movie {
     /// A 24-hex-digit `ObjectId`.
     #[schema(example = "5f1e0b3c9d3e2a1b4c5d6e7f")]
-    pub(crate) id: String,
+    pub id: String,
     /// The title.
     #[schema(example = "Big Buck Bunny")]
-    pub(crate) name: String,
+    pub name: String,
     /// Where to watch it.
     #[schema(example = "https://peach.blender.org/")]
-    pub(crate) url: String,
+    pub url: String,
     /// A poster image URL, or empty.
-    pub(crate) cover_image: String,
+    pub cover_image: String,
     /// A short description, or empty.
-    pub(crate) description: String,
+    pub description: String,
 }
 
 /// The body of `POST /api/v1/movies`: `name` and `url` are required.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
-pub(crate) struct NewMovie {
+pub struct NewMovie {
     /// The title: required, at most 400 characters.
     #[schema(example = "Big Buck Bunny")]
-    pub(crate) name: String,
+    pub name: String,
     /// An absolute `http`/`https` URL: required.
     #[schema(example = "https://peach.blender.org/")]
-    pub(crate) url: String,
+    pub url: String,
     /// An absolute `http`/`https` URL, or empty.
-    pub(crate) cover_image: String,
+    pub cover_image: String,
     /// At most 400 characters.
-    pub(crate) description: String,
+    pub description: String,
 }
 
 /// The body of `PATCH /api/v1/movies/{id}`: only the fields present change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
-pub(crate) struct MoviePatch {
+pub struct MoviePatch {
     /// A new title.
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     /// A new URL.
-    pub(crate) url: Option<String>,
+    pub url: Option<String>,
     /// A new poster URL (empty removes it).
-    pub(crate) cover_image: Option<String>,
+    pub cover_image: Option<String>,
     /// A new description.
-    pub(crate) description: Option<String>,
+    pub description: Option<String>,
 }
 
-/// A genre, as the seed's `MovieGenre`.
+/// A genre, as the original project's `MovieGenre`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct MovieGenre {
+pub struct MovieGenre {
     /// A 24-hex-digit `ObjectId`.
-    pub(crate) id: String,
+    pub id: String,
     /// The genre's name.
     #[schema(example = "Animation")]
-    pub(crate) name: String,
+    pub name: String,
     /// A short description, or empty.
-    pub(crate) description: String,
+    pub description: String,
 }
 
 /// The body of `POST /api/v1/genres`: `name` is required.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
-pub(crate) struct NewGenre {
+pub struct NewGenre {
     /// Required, at most 400 characters.
-    pub(crate) name: String,
+    pub name: String,
     /// At most 400 characters.
-    pub(crate) description: String,
+    pub description: String,
 }
 
 /// The body of `PATCH /api/v1/genres/{id}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
-pub(crate) struct GenrePatch {
+pub struct GenrePatch {
     /// A new name.
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     /// A new description.
-    pub(crate) description: Option<String>,
+    pub description: Option<String>,
 }
 
 /// Which field is wrong and why; its `Display` is safe to send to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
-pub(crate) struct ValidationError {
+pub struct ValidationError {
     /// The JSON key.
-    pub(crate) field: &'static str,
+    pub field: &'static str,
     /// What is wrong with it.
-    pub(crate) reason: &'static str,
+    pub reason: &'static str,
 }
 
 impl NewMovie {
     /// Checks every field; the first problem found is returned.
-    pub(crate) fn validate(&self) -> Result<(), ValidationError> {
+    pub fn validate(&self) -> Result<(), ValidationError> {
         required_text("name", &self.name)?;
         required_url("url", &self.url)?;
         optional_url("coverImage", &self.cover_image)?;
@@ -110,7 +110,7 @@ impl NewMovie {
 
 impl MoviePatch {
     /// Checks the fields present.
-    pub(crate) fn validate(&self) -> Result<(), ValidationError> {
+    pub fn validate(&self) -> Result<(), ValidationError> {
         if let Some(name) = &self.name {
             required_text("name", name)?;
         }
@@ -127,7 +127,7 @@ impl MoviePatch {
     }
 
     /// Applies the patch to `movie`.
-    pub(crate) fn apply(self, movie: &mut Movie) {
+    pub fn apply(self, movie: &mut Movie) {
         if let Some(name) = self.name {
             movie.name = name;
         }
@@ -145,7 +145,7 @@ impl MoviePatch {
 
 impl NewGenre {
     /// Checks every field.
-    pub(crate) fn validate(&self) -> Result<(), ValidationError> {
+    pub fn validate(&self) -> Result<(), ValidationError> {
         required_text("name", &self.name)?;
         bounded("description", &self.description)
     }
@@ -153,7 +153,7 @@ impl NewGenre {
 
 impl GenrePatch {
     /// Checks the fields present.
-    pub(crate) fn validate(&self) -> Result<(), ValidationError> {
+    pub fn validate(&self) -> Result<(), ValidationError> {
         if let Some(name) = &self.name {
             required_text("name", name)?;
         }
@@ -164,7 +164,7 @@ impl GenrePatch {
     }
 
     /// Applies the patch to `genre`.
-    pub(crate) fn apply(self, genre: &mut MovieGenre) {
+    pub fn apply(self, genre: &mut MovieGenre) {
         if let Some(name) = self.name {
             genre.name = name;
         }

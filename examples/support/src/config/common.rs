@@ -1,0 +1,111 @@
+//! [`CommonConfig`]: the keys both services read.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::sources::{parse_listen_addr, string_or_number};
+use super::{ConfigError, Secret};
+
+/// The keys both services read: listening, logging, the store, tokens and the request
+/// limits. Unknown keys are ignored, so one file may serve both services as the original
+/// project's did.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CommonConfig {
+    /// `":8808"`, `"8808"` or `"127.0.0.1:8808"`; 0 picks a free port.
+    #[serde(deserialize_with = "string_or_number")]
+    pub port: String,
+    /// Human-readable logs on stderr.
+    pub enable_gin_console_log: bool,
+    /// JSON-lines logs to `logFilename`, rotated by size.
+    pub enable_gin_file_log: bool,
+    /// The log file, when file logging is on.
+    pub log_filename: PathBuf,
+    /// Rotate the log file past this many megabytes.
+    pub log_max_size: u64,
+    /// Keep at most this many rotated files (0: keep all).
+    pub log_max_backups: usize,
+    /// Delete rotated files older than this many days (0: never).
+    pub log_max_age: u64,
+    /// `host:port[,host:port...]` of `MongoDB`; empty means the in-memory store.
+    #[serde(deserialize_with = "string_or_number")]
+    pub mg_addrs: String,
+    /// The database name.
+    #[serde(deserialize_with = "string_or_number")]
+    pub mg_db_name: String,
+    /// The `MongoDB` user, if the server needs one.
+    #[serde(deserialize_with = "string_or_number")]
+    pub mg_db_username: String,
+    /// The `MongoDB` password (a secret).
+    pub mg_db_password: Option<Secret>,
+    /// The full `MongoDB` URI (from `MONGODB_URI`, a secret: it may hold a password); wins
+    /// over `mgAddrs`.
+    #[serde(skip)]
+    pub mongodb_uri: Option<Secret>,
+    /// The shared HS256 secret of the original project. When set, tokens are HS256.
+    pub jwt_secret_password: Option<Secret>,
+    /// The `iss` of issued tokens, checked by the guard.
+    #[serde(deserialize_with = "string_or_number")]
+    pub issuer: String,
+    /// The `aud` of issued tokens, checked by the guard; empty means none.
+    #[serde(deserialize_with = "string_or_number")]
+    pub audience: String,
+    /// Sent back in `x-instance-id` on every response, to tell instances apart behind a
+    /// load balancer.
+    #[serde(deserialize_with = "string_or_number")]
+    pub instance_id: String,
+    /// Whole-request deadline in seconds.
+    pub request_timeout_secs: u64,
+    /// Largest accepted request body in bytes.
+    pub body_limit_bytes: usize,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        Self {
+            port: "0".to_owned(),
+            enable_gin_console_log: true,
+            enable_gin_file_log: false,
+            log_filename: PathBuf::from("logs/service.log"),
+            log_max_size: 10,
+            log_max_backups: 5,
+            log_max_age: 30,
+            mg_addrs: String::new(),
+            mg_db_name: "portcullis".to_owned(),
+            mg_db_username: String::new(),
+            mg_db_password: None,
+            mongodb_uri: None,
+            jwt_secret_password: None,
+            issuer: "seedotech".to_owned(),
+            audience: "movies".to_owned(),
+            instance_id: String::new(),
+            request_timeout_secs: 10,
+            body_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl CommonConfig {
+    /// The address to bind: `port` parsed, host 127.0.0.1 unless `port` names one.
+    pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
+        parse_listen_addr(&self.port)
+    }
+
+    /// The request deadline (at least a second).
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    /// True when a `MongoDB` store is configured (`MONGODB_URI` or `mgAddrs`).
+    pub fn uses_mongodb(&self) -> bool {
+        self.mongodb_uri.is_some() || !self.mg_addrs.trim().is_empty()
+    }
+
+    /// The audience to put in and check on tokens, if any.
+    pub fn audience(&self) -> Option<&str> {
+        Some(self.audience.trim()).filter(|a| !a.is_empty())
+    }
+}

@@ -1,0 +1,86 @@
+//! The keys only one service reads: [`MovieSettings`] and [`UserSettings`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::sources::{secret, string_or_number};
+use super::{ConfigError, Secret};
+
+/// What a service adds to [`CommonConfig`](super::CommonConfig): its name (which picks
+/// `config/<name>.json`) and its own keys.
+pub trait ServiceSettings: serde::de::DeserializeOwned + Default + Clone + std::fmt::Debug {
+    /// The service's name: `"movie_service"`, `"user_service"`.
+    const SERVICE: &'static str;
+
+    /// Reads this service's secrets, which figment never sees (see
+    /// [`Config::load`](super::Config::load)). `var` looks up an environment variable.
+    fn read_secrets(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let _ = var;
+        Ok(())
+    }
+}
+
+/// The movie service's own keys: where the IAM is, and the login proxy's breaker.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MovieSettings {
+    /// Where the IAM (user service) listens, for JWKS and the login proxy; several base
+    /// URLs may be given, separated by commas.
+    #[serde(deserialize_with = "string_or_number")]
+    pub auth_addr: String,
+    /// How long `/api/v1/login` waits for the IAM, in milliseconds.
+    pub login_call_timeout_ms: u64,
+    /// Failed IAM calls in a row that open the login breaker.
+    pub login_max_failures: u32,
+    /// How long the login breaker stays open before a trial call, in milliseconds
+    /// (doubled after each failed trial, up to 60 s).
+    pub login_reset_timeout_ms: u64,
+}
+
+impl Default for MovieSettings {
+    fn default() -> Self {
+        Self {
+            auth_addr: "http://127.0.0.1:8808".to_owned(),
+            login_call_timeout_ms: 5_000,
+            login_max_failures: 3,
+            login_reset_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl MovieSettings {
+    /// The login call deadline (at least a millisecond).
+    pub fn login_call_timeout(&self) -> Duration {
+        Duration::from_millis(self.login_call_timeout_ms.max(1))
+    }
+
+    /// The login breaker's first open period (at least a millisecond).
+    pub fn login_reset_timeout(&self) -> Duration {
+        Duration::from_millis(self.login_reset_timeout_ms.max(1))
+    }
+}
+
+impl ServiceSettings for MovieSettings {
+    const SERVICE: &'static str = "movie_service";
+}
+
+/// The user service's own keys: its signing key and the first administrator.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UserSettings {
+    /// An Ed25519 private key (PKCS#8 PEM); absent: one is generated at start-up.
+    pub signing_key_file: Option<PathBuf>,
+    /// The password of the bootstrap `admin` account (a secret).
+    pub admin_password: Option<Secret>,
+}
+
+impl ServiceSettings for UserSettings {
+    const SERVICE: &'static str = "user_service";
+
+    fn read_secrets(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        self.admin_password = secret(var, "ADMIN_PASSWORD", self.admin_password.take())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,34 @@
+//! The shared code of Portcullis's example services, one module per job.
+//!
+//! The programs under `examples/` (`movie_service`, `user_service`, `local_stack`,
+//! `recommendation_client`) are short and narrated; what they have in common lives here:
+//!
+//! | module              | job |
+//! |---------------------|-----|
+//! | [`config`]          | each service's configuration: file, `PORTCULLIS_*` variables, secrets |
+//! | [`logging`]         | console and rotated JSON-file logs |
+//! | [`server`]          | probes, the common layers, binding, graceful shutdown |
+//! | [`mongo`]           | the `MongoDB` connection both services may use |
+//! | [`openapi`]         | the bearer scheme and Swagger UI |
+//! | [`movies`]          | the movie data model and its stores (memory, `MongoDB`) |
+//! | [`movie_service`]   | the movie service's router: one generic resource for movies and genres, the login proxy |
+//! | [`user_service`]    | the user service (IAM) router |
+//! | [`recommendation`]  | the recommendation client's parts: flags, login, the breaker-guarded movie source, scoring |
+//! | `testing`           | (feature `testing`) the process harness of the end-to-end tests |
+//!
+//! This crate is not published: it exists so that the examples stay programs and the
+//! tests can reach the same code without path-attribute includes.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod logging;
+pub mod mongo;
+pub mod movie_service;
+pub mod movies;
+pub mod openapi;
+pub mod recommendation;
+pub mod server;
+pub mod user_service;
+
+#[cfg(feature = "testing")]
+pub mod testing;

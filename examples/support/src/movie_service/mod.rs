@@ -1,0 +1,445 @@
+//! The movie service's router: the original project's routes (movies and genres, one
+//! generic [`resource`]), the login proxy, and their `OpenAPI` document.
+
+pub mod login;
+pub mod resource;
+
+use std::error::Error;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use portcullis_resource_guard::{Guard, GuardError};
+use portcullis_response::{ApiResult, ErrorBody, Form, Message};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::MovieServiceConfig;
+use crate::mongo::{connect_mongodb, mongodb_target};
+use crate::movies::{MemoryMovieStore, MongoMovieStore, Movie, MovieGenre, MovieStore};
+use crate::openapi::{BearerSecurity, swagger};
+use crate::server::{ReadyCheck, finish_router};
+use login::{LoginForm, LoginProxy};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "movie_service",
+        description = "The movie service on Portcullis: public listing, token-guarded writes, a login proxy behind a circuit breaker."
+    ),
+    modifiers(&BearerSecurity),
+    components(schemas(ErrorBody, Message)),
+    tags(
+        (name = "movies", description = "Movies"),
+        (name = "genres", description = "Movie genres"),
+        (name = "auth", description = "Login, proxied to the IAM")
+    )
+)]
+struct ApiDoc;
+
+/// Builds the whole service from `config`: store, token guard, login proxy, routes,
+/// Swagger UI and the common layers.
+pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error + Send + Sync>> {
+    let store = open_store(config).await?;
+    let guard = token_guard(config).await?;
+    let login = LoginProxy::new(&config.service)?;
+
+    // Movies and genres are one generic resource; the login proxy is its own route. Each
+    // part brings its OpenAPI operations, collected into one document.
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(resource::router::<Movie>(Arc::clone(&store)))
+        .merge(resource::router::<MovieGenre>(Arc::clone(&store)))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(login_route))
+                .with_state(login),
+        )
+        .split_for_parts();
+
+    // The guard checks any bearer token present and lets anonymous requests through;
+    // handlers that need a user take `Claims`, so the rule sits beside the handler.
+    let app = api.layer(guard.optional_layer()).merge(swagger(openapi));
+
+    let ready: ReadyCheck = Arc::new(move || {
+        let store = Arc::clone(&store);
+        Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+    });
+    Ok(finish_router(app, &config.common, ready))
+}
+
+/// `MongoDB` when `MONGODB_URI` or `mgAddrs` is set, else the in-memory store seeded with
+/// a few movies. The choice is logged.
+async fn open_store(
+    config: &MovieServiceConfig,
+) -> Result<Arc<dyn MovieStore>, mongodb::error::Error> {
+    if config.common.uses_mongodb() {
+        let db = connect_mongodb(&config.common, "movie_service").await?;
+        tracing::info!(
+            store = "mongodb",
+            target = %mongodb_target(&config.common),
+            database = db.name(),
+            "movie store: MongoDB (collections movies, movieGenres)"
+        );
+        Ok(Arc::new(MongoMovieStore::new(db)))
+    } else {
+        tracing::info!(
+            store = "memory",
+            "movie store: in memory, seeded with 3 movies (set MONGODB_URI or mgAddrs for MongoDB)"
+        );
+        Ok(Arc::new(MemoryMovieStore::seeded()))
+    }
+}
+
+/// The token guard: the IAM's public keys from `authAddr` + `/.well-known/jwks.json`
+/// (fetched on first use and cached, so the IAM need not be up at start-up), or the
+/// shared HS256 secret when `jwtSecretPassword` is set.
+async fn token_guard(config: &MovieServiceConfig) -> Result<Guard, GuardError> {
+    let mut builder = Guard::builder().issuer(config.common.issuer.clone());
+    if let Some(audience) = config.common.audience() {
+        builder = builder.audience(audience);
+    }
+    if let Some(secret) = &config.common.jwt_secret_password {
+        tracing::info!(
+            "tokens: HS256 with the shared jwtSecretPassword (the original project's mode)"
+        );
+        builder = builder.hmac_secret(secret.expose());
+    } else {
+        // With several IAM instances in `authAddr`, they share one signing key
+        // (PORTCULLIS_SIGNING_KEY_FILE), so the first one's keys do.
+        let first = login::auth_addrs(&config.service.auth_addr)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let jwks = format!("{first}/.well-known/jwks.json");
+        tracing::info!(%jwks, "tokens: EdDSA, verified with the IAM's published keys");
+        // A hung IAM delays start-up by at most this much; keys are then retried in
+        // the background.
+        builder = builder
+            .jwks_url(jwks)
+            .fetch_timeout(config.service.login_call_timeout());
+    }
+    builder.build().await
+}
+
+/// The login proxy: the form goes to the IAM's `/api/v1/admin/auth` through a circuit
+/// breaker, and the IAM's answer comes back as it was.
+#[utoipa::path(
+    post, path = "/api/v1/login", tag = "auth", operation_id = "login",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The IAM's token response, e.g. {\"token\": \"<JWT>\", \"tokenType\": \"Bearer\", \"expiresIn\": 3600}"),
+        (status = 401, description = "Wrong user or password", body = ErrorBody),
+        (status = 503, description = "The IAM is down, slow, or the breaker is open", body = ErrorBody)
+    )
+)]
+async fn login_route(
+    State(login): State<LoginProxy>,
+    Form(form): Form<LoginForm>,
+) -> ApiResult<Response> {
+    login.login(form).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, to_bytes};
+    use http::{Request, StatusCode, header};
+    use portcullis_resource_guard::jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Secret;
+
+    const SECRET: &str = "a test secret that is at least 32 bytes long";
+
+    /// The service in HS256 mode, so tests can mint tokens.
+    async fn app() -> Router {
+        let mut config = MovieServiceConfig::default();
+        config.common.jwt_secret_password = Some(Secret::new(SECRET));
+        config.common.instance_id = "movies-test".to_owned();
+        build(&config).await.unwrap()
+    }
+
+    fn token(role: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = json!({
+            "sub": "5eed000000000000000000aa", "name": "tester", "role": role,
+            "roles": [role], "iss": "seedotech", "aud": "movies", "iat": now, "exp": now + 600,
+        });
+        encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    async fn call(
+        app: &Router,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, http::HeaderMap, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, 1 << 20).await.unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (parts.status, parts.headers, json)
+    }
+
+    fn names(list: &Value) -> Vec<&str> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_list_is_public_and_adding_needs_a_token() {
+        let app = app().await;
+        let (status, headers, list) = call(&app, "GET", "/api/v1/movies/list", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["x-instance-id"], "movies-test");
+        assert_eq!(names(&list).len(), 3);
+
+        let movie = json!({"name": "Elephants Dream", "url": "https://orange.blender.org/"});
+        let (status, headers, body) =
+            call(&app, "POST", "/api/v1/movies", None, Some(movie.clone())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(body["code"], 1004);
+
+        let user = token("");
+        let (status, _, added) =
+            call(&app, "POST", "/api/v1/movies", Some(&user), Some(movie)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(added["name"], "Elephants Dream");
+        let (_, _, list) = call(&app, "GET", "/api/v1/movies/list", None, None).await;
+        assert!(names(&list).contains(&"Elephants Dream"));
+        let path = format!("/api/v1/movies/{}", added["id"].as_str().unwrap());
+        let (status, _, fetched) = call(&app, "GET", &path, None, None).await;
+        assert_eq!((status, fetched), (StatusCode::OK, added));
+    }
+
+    #[tokio::test]
+    async fn changing_and_deleting_need_the_admin_role() {
+        let app = app().await;
+        let path = "/api/v1/movies/5eed00000000000000000001";
+        let patch = json!({"description": "Patched."});
+        let (status, _, body) =
+            call(&app, "PATCH", path, Some(&token("")), Some(patch.clone())).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::FORBIDDEN, Some(1007))
+        );
+        let (status, _, _) = call(&app, "DELETE", path, Some(&token("viewer")), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        let admin = token("admin");
+        let (status, _, patched) = call(&app, "PATCH", path, Some(&admin), Some(patch)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(patched["description"], "Patched.");
+        assert_eq!(patched["name"], "Big Buck Bunny");
+        let (status, _, body) = call(&app, "DELETE", path, Some(&admin), None).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({"message": "Successfully"}))
+        );
+        let (status, _, body) = call(&app, "DELETE", path, Some(&admin), None).await;
+        assert_eq!(
+            (status, body["code"].as_i64()),
+            (StatusCode::NOT_FOUND, Some(1008))
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_a_4xx_in_the_model_and_stores_nothing() {
+        let app = app().await;
+        let user = token("admin");
+        let too_long = "x".repeat(401);
+        for (body, code) in [
+            (json!({"name": "", "url": "https://a.example/"}), 1001),
+            (json!({"name": "A", "url": "not a url"}), 1001),
+            (
+                json!({"name": "A", "url": "https://a.example/", "description": too_long}),
+                1001,
+            ),
+            (json!({"name": 5, "url": "https://a.example/"}), 1001),
+            (json!(["not", "an", "object"]), 1001),
+        ] {
+            let (status, _, reply) = call(
+                &app,
+                "POST",
+                "/api/v1/movies",
+                Some(&user),
+                Some(body.clone()),
+            )
+            .await;
+            assert!(status.is_client_error(), "{body}: {status}");
+            assert_eq!(reply["code"], code, "{body}: {reply}");
+        }
+        for path in ["/api/v1/movies/42", "/api/v1/genres/not-an-id"] {
+            let (status, _, reply) = call(&app, "GET", path, None, None).await;
+            assert_eq!(
+                (status, reply["code"].as_i64()),
+                (StatusCode::BAD_REQUEST, Some(1015))
+            );
+        }
+        let (status, _, _) = call(
+            &app,
+            "GET",
+            "/api/v1/movies/5eed0000000000000000ffff",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, _, list) = call(&app, "GET", "/api/v1/movies/list", None, None).await;
+        assert_eq!(names(&list).len(), 3, "nothing was stored");
+    }
+
+    #[tokio::test]
+    async fn genres_have_their_routes() {
+        let app = app().await;
+        let admin = token("admin");
+        let (status, _, added) = call(
+            &app,
+            "POST",
+            "/api/v1/genres",
+            Some(&admin),
+            Some(json!({"name": "Drama"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let path = format!("/api/v1/genres/{}", added["id"].as_str().unwrap());
+        let (status, _, patched) = call(
+            &app,
+            "PATCH",
+            &path,
+            Some(&admin),
+            Some(json!({"description": "Serious."})),
+        )
+        .await;
+        assert_eq!(
+            (status, &patched["description"]),
+            (StatusCode::OK, &json!("Serious."))
+        );
+        let (_, _, list) = call(&app, "GET", "/api/v1/genres/list", None, None).await;
+        assert_eq!(names(&list), ["Animation", "Science fiction", "Drama"]);
+        let (status, _, _) = call(&app, "DELETE", &path, Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn probes_and_the_openapi_document_are_served() {
+        let app = app().await;
+        for path in ["/healthz", "/readyz"] {
+            let (status, _, _) = call(&app, "GET", path, None, None).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+        }
+        let (status, _, doc) = call(&app, "GET", "/api-docs/openapi.json", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        for path in [
+            "/api/v1/movies/list",
+            "/api/v1/movies",
+            "/api/v1/movies/{id}",
+            "/api/v1/genres/list",
+            "/api/v1/genres",
+            "/api/v1/genres/{id}",
+            "/api/v1/login",
+        ] {
+            assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+        }
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        assert!(doc["paths"]["/api/v1/movies/{id}"]["delete"]["security"].is_array());
+    }
+
+    #[tokio::test]
+    async fn the_generic_resource_documents_each_resource_with_its_own_types() {
+        let app = app().await;
+        let (_, _, doc) = call(&app, "GET", "/api-docs/openapi.json", None, None).await;
+        let json_schema = |operation: &Value, at: &str| {
+            operation
+                .pointer(at)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        for (plural, record, new, patch) in [
+            ("movies", "Movie", "NewMovie", "MoviePatch"),
+            ("genres", "MovieGenre", "NewGenre", "GenrePatch"),
+        ] {
+            let schema = |name: &str| format!("#/components/schemas/{name}");
+            let add = &doc["paths"][format!("/api/v1/{plural}")]["post"];
+            let by_id = &doc["paths"][format!("/api/v1/{plural}/{{id}}")];
+            let list = &doc["paths"][format!("/api/v1/{plural}/list")]["get"];
+            let body = "/requestBody/content/application~1json/schema/$ref";
+            let ok = "/responses/200/content/application~1json/schema";
+            assert_eq!(json_schema(add, body), Some(schema(new)), "{plural}");
+            assert_eq!(json_schema(&by_id["patch"], body), Some(schema(patch)));
+            assert_eq!(
+                json_schema(&by_id["get"], &format!("{ok}/$ref")),
+                Some(schema(record))
+            );
+            assert_eq!(
+                json_schema(list, &format!("{ok}/items/$ref")),
+                Some(schema(record))
+            );
+            assert_eq!(list["tags"], json!([plural]));
+            assert_eq!(by_id["get"]["parameters"][0]["in"], "path");
+            assert_eq!(
+                by_id["delete"]["responses"]["403"]["content"]["application/json"]["schema"]["$ref"],
+                schema("ErrorBody")
+            );
+            for name in [record, new, patch, "ErrorBody", "Message"] {
+                assert!(
+                    doc["components"]["schemas"].get(name).is_some(),
+                    "{name} is not in the components"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_login_proxy_fails_fast_with_503_when_the_iam_is_unreachable() {
+        // Port 9 on loopback: nothing listens, the connection is refused at once.
+        let mut config = MovieServiceConfig::default();
+        config.service.auth_addr = "http://127.0.0.1:9".to_owned();
+        config.service.login_max_failures = 2;
+        let app = build(&config).await.unwrap();
+        let mut last = None;
+        for _ in 0..3 {
+            let request = Request::post("/api/v1/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("user=admin&password=x"))
+                .unwrap();
+            last = Some(app.clone().oneshot(request).await.unwrap());
+            assert_eq!(
+                last.as_ref().unwrap().status(),
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+        // The third call met an open breaker: it says when to retry.
+        assert!(last.unwrap().headers().contains_key(header::RETRY_AFTER));
+    }
+}

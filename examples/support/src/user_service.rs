@@ -29,7 +29,7 @@ pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error +
             "tokens: HS256 with the shared jwtSecretPassword (the original project's mode): every \
              service holding the secret can mint tokens; prefer Ed25519"
         );
-        builder.signing_key(SigningKey::hmac(secret.expose()))
+        builder.signing_key(SigningKey::hmac(secret.expose())?)
     } else if let Some(path) = &config.service.signing_key_file {
         tracing::info!(path = %path.display(), "tokens: EdDSA with the key in PORTCULLIS_SIGNING_KEY_FILE");
         builder.signing_key_file(path)
@@ -57,11 +57,14 @@ pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error +
     };
 
     // 3. The first admin, when the store has no user: PORTCULLIS_ADMIN_PASSWORD (or
-    //    PORTCULLIS_ADMIN_PASSWORD_FILE) if given; otherwise the crate's default (the
-    //    original project's admin/admin in memory, with a warning; a random password on a
-    //    database).
+    //    PORTCULLIS_ADMIN_PASSWORD_FILE) if given. Otherwise this example opts in to the
+    //    original project's admin/admin on the in-memory store (the library logs a loud
+    //    warning), so that the README's curl lines work as they are; on a database the
+    //    library's default applies: a random one-time password, printed once.
     if let Some(password) = &config.service.admin_password {
         builder = builder.admin_bootstrap(AdminBootstrap::Password(password.expose().to_owned()));
+    } else if !common.uses_mongodb() {
+        builder = builder.admin_bootstrap(AdminBootstrap::dev_default_credentials());
     }
 
     let iam = builder.build().await?;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderValue, header};
-use portcullis_circuit_breaker::{BalancedClient, BreakerError, CircuitBreaker};
+use portcullis_circuit_breaker::{BalancedClient, CircuitBreaker, ClientBuildError, ClientError};
 use portcullis_response::ApiError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -53,7 +53,7 @@ impl LoginProxy {
     /// A proxy to the IAM instances of `authAddr` (one base URL, or several separated by
     /// commas), with the breaker settings from `config`; transitions are logged so an
     /// operator sees the IAM going away and coming back.
-    pub fn new(config: &MovieSettings) -> Result<Self, BreakerError<reqwest::Error>> {
+    pub fn new(config: &MovieSettings) -> Result<Self, ClientBuildError> {
         let call_timeout = config.login_call_timeout();
         let reset_timeout = config.login_reset_timeout();
         let breaker = CircuitBreaker::builder()
@@ -115,15 +115,14 @@ pub fn auth_addrs(auth_addr: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every way of not getting an answer is a 503; an open breaker says when to retry.
-fn unavailable(error: BreakerError<reqwest::Error>) -> ApiError {
+/// Every way of not getting an answer is a 503; open breakers say when to retry.
+fn unavailable(error: ClientError) -> ApiError {
     match error {
-        BreakerError::Open { remaining }
-        | BreakerError::AllOpen {
-            retry_in: remaining,
-        } => ApiError::unavailable("Login service unavailable, retry later")
-            .with_retry_after(remaining),
-        BreakerError::Timeout { elapsed } => {
+        ClientError::AllOpen { retry_in } => {
+            ApiError::unavailable("Login service unavailable, retry later")
+                .with_retry_after(retry_in)
+        }
+        ClientError::Timeout { elapsed } => {
             ApiError::unavailable("Login service did not answer in time")
                 .with_source(format!("IAM call timed out after {elapsed:?}"))
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use portcullis_resource_guard::{Guard, GuardError};
+use portcullis_resource_guard::{Guard, GuardBuildError};
 use portcullis_response::{ApiResult, ErrorBody, Form, Message};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -95,7 +95,7 @@ async fn open_store(
 /// The token guard: the IAM's public keys from `authAddr` + `/.well-known/jwks.json`
 /// (fetched on first use and cached, so the IAM need not be up at start-up), or the
 /// shared HS256 secret when `jwtSecretPassword` is set.
-async fn token_guard(config: &MovieServiceConfig) -> Result<Guard, GuardError> {
+async fn token_guard(config: &MovieServiceConfig) -> Result<Guard, GuardBuildError> {
     let mut builder = Guard::builder().issuer(config.common.issuer.clone());
     if let Some(audience) = config.common.audience() {
         builder = builder.audience(audience);

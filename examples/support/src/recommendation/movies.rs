@@ -8,7 +8,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use portcullis_circuit_breaker::{BalancedClient, BreakerError, CircuitBreaker, State};
+use portcullis_circuit_breaker::{BalancedClient, CircuitBreaker, ClientError, State};
 
 use super::config::Config;
 use super::elapsed_ms;
@@ -151,8 +151,8 @@ impl MovieSource {
             }
             Err(error) => {
                 let kind = match &error {
-                    BreakerError::Timeout { .. } => "timeout",
-                    BreakerError::Inner(inner) if inner.is_connect() => "connect",
+                    ClientError::Timeout { .. } => "timeout",
+                    ClientError::Request(inner) if inner.is_connect() => "connect",
                     _ => "transport",
                 };
                 println!(

@@ -18,9 +18,12 @@
 
 ARG RUST_VERSION=1.95
 ARG SERVICE=movie_service
+# Extra cargo features, e.g. portcullis-resource-guard/rustls for JWKS over HTTPS.
+ARG FEATURES=""
 
 FROM rust:${RUST_VERSION}-slim-trixie AS build
 ARG SERVICE
+ARG FEATURES
 WORKDIR /src
 COPY . .
 # The registry and target caches make rebuilds incremental (BuildKit cache mounts);
@@ -29,7 +32,7 @@ COPY . .
 # config/<service>.json in their working directory.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --example "${SERVICE}" \
+    cargo build --release --locked --example "${SERVICE}" --features "${FEATURES}" \
  && install -D -m 0555 "target/release/examples/${SERVICE}" /out/service \
  && mkdir -p /out/config \
  && if [ -f "config/${SERVICE}.json" ]; then install -m 0444 "config/${SERVICE}.json" /out/config/; fi

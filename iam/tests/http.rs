@@ -706,3 +706,57 @@ async fn the_last_admin_cannot_be_deleted_or_demoted() {
     assert!(created["id"].is_string(), "{created}");
     assert_eq!(demote(admin_id).await.unwrap().status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn login_reads_a_multipart_form_as_curl_dash_f_sends_it() {
+    let (_, base) = start(fast_builder()).await;
+    let boundary = "portcullis-test-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nadmin\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n{ADMIN_PASSWORD}\r\n\
+         --{boundary}--\r\n"
+    );
+    let response = client()
+        .post(format!("{base}/api/v1/admin/auth"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["tokenType"], "Bearer");
+}
+
+#[tokio::test]
+async fn a_json_array_is_not_taken_for_the_documented_object() {
+    let (iam, base) = start(fast_builder()).await;
+    let admin = token(&base, "admin", ADMIN_PASSWORD).await;
+    let response = client()
+        .post(format!("{base}/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!(["arrayuser", "correct horse battery staple"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert!(
+        iam.store()
+            .find_by_name("arrayuser")
+            .await
+            .unwrap()
+            .is_none(),
+        "no user may be created from an array"
+    );
+
+    let response = client()
+        .post(format!("{base}/api/v1/admin/auth"))
+        .json(&json!(["admin", ADMIN_PASSWORD]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+}

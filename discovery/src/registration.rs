@@ -8,6 +8,7 @@ use crate::{Instance, RegistryError, SourceHealth};
 
 /// What a [`Registration`] asks of the task that keeps it alive.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 pub(crate) enum Control {
     /// Remove the entry now and say how it went.
     Deregister(oneshot::Sender<Result<(), RegistryError>>),
@@ -38,6 +39,7 @@ impl fmt::Debug for Registration {
 }
 
 impl Registration {
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
     pub(crate) fn new(
         instance: Instance,
         control: mpsc::UnboundedSender<Control>,

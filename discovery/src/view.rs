@@ -166,6 +166,7 @@ pub(crate) struct ViewWriter {
     shared: Arc<Shared>,
 }
 
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 impl ViewWriter {
     /// Inserts or replaces one instance; no change is sent when it is unchanged.
     pub(crate) fn upsert(&self, instance: Instance) {

@@ -284,7 +284,14 @@ mod tests {
     }
 
     #[test]
-    fn a_stalesource_keeps_its_instances_and_says_why() {
+    fn the_change_stream_is_a_tower_discover() {
+        fn discover<D: tower::discover::Discover<Key = String, Service = Instance>>(_: &D) {}
+        let (view, _writer) = ServiceView::new("movies", Arc::new(()));
+        discover(&view.changes().into_discover());
+    }
+
+    #[test]
+    fn a_stale_source_keeps_its_instances_and_says_why() {
         let (view, writer) = ServiceView::new("movies", Arc::new(()));
         writer.replace_all([instance("a", 1)]);
         writer.healthy();

@@ -249,3 +249,19 @@ fn a_client_that_follows_a_source_needs_a_runtime_and_an_upstream_needs_a_usable
         ));
     }
 }
+
+#[tokio::test]
+async fn dropping_the_client_stops_following_its_source() {
+    let (changes, stream) = source();
+    let client = BalancedClient::builder()
+        .http_client(http())
+        .build_with_discovery(stream)
+        .unwrap();
+    let clone = client.clone();
+    drop(client);
+    assert!(!changes.is_closed(), "a clone still follows the source");
+    drop(clone);
+    tokio::time::timeout(Duration::from_secs(1), changes.closed())
+        .await
+        .expect("the source is dropped with the last clone of the client");
+}

@@ -136,3 +136,50 @@ pub(super) async fn follow<S, K>(
 fn stop_requested(stop: &mut oneshot::Receiver<()>, cx: &mut std::task::Context<'_>) -> bool {
     std::future::Future::poll(std::pin::Pin::new(stop), cx).is_ready()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_that_left_is_freed_with_the_last_set_that_held_it() {
+        let mut members = Members::new(CircuitBreaker::builder());
+        members.apply(Change::Insert(
+            "a",
+            Upstream::new("http://127.0.0.1:1", 1).unwrap(),
+        ));
+        let before = members.set();
+        let left = Arc::downgrade(&before.instances[0]);
+        members.apply(Change::Remove("a"));
+        let after = members.set();
+        assert!(after.instances.is_empty());
+        assert!(
+            left.upgrade().is_some(),
+            "a request in flight holds the old set"
+        );
+        drop(before);
+        assert!(
+            left.upgrade().is_none(),
+            "then its instance and breaker are dropped"
+        );
+    }
+
+    #[test]
+    fn an_update_keeps_the_breaker_and_a_new_origin_gets_a_fresh_one() {
+        let mut members = Members::new(CircuitBreaker::builder());
+        let upstream = |url: &str, weight| Upstream::new(url, weight).unwrap();
+        members.apply(Change::Insert("a", upstream("http://127.0.0.1:1", 1)));
+        let first = members.set().instances[0].breaker.clone();
+        first.force_open();
+        members.apply(Change::Insert("a", upstream("http://127.0.0.1:1/v2", 4)));
+        assert_eq!(
+            members.set().instances[0].breaker.state(),
+            crate::State::ForcedOpen
+        );
+        members.apply(Change::Insert("a", upstream("http://127.0.0.1:2", 4)));
+        assert_eq!(
+            members.set().instances[0].breaker.state(),
+            crate::State::Closed
+        );
+    }
+}

@@ -15,6 +15,9 @@ mod dns;
 #[cfg(feature = "etcd")]
 #[cfg_attr(docsrs, doc(cfg(feature = "etcd")))]
 pub mod etcd;
+#[cfg(feature = "dns-srv")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dns-srv")))]
+mod srv;
 
 pub use error::{BuildError, RegistryError};
 pub use health::SourceHealth;
@@ -30,4 +33,6 @@ pub use tower::discover::Change;
 pub use dns::{DEFAULT_DNS_INTERVAL, DnsSource};
 #[cfg(feature = "etcd")]
 pub use etcd::{EtcdRegistry, EtcdRegistryBuilder};
+#[cfg(feature = "dns-srv")]
+pub use srv::SrvSource;
 pub use url::Url;

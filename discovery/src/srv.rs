@@ -217,7 +217,7 @@ mod tests {
         for _ in 0..2 {
             match changes.next().await.unwrap() {
                 Change::Insert(id, instance) => {
-                    seen.push((id, instance.weight, instance.url.to_string()))
+                    seen.push((id, instance.weight, instance.url.to_string()));
                 }
                 Change::Remove(id) => panic!("unexpected removal of {id}"),
             }

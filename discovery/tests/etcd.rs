@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use portcullis_discovery::{Change, Changes, EtcdRegistry, Instance, ServiceView};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 
 /// A compaction is global to the server: the tests that count a resumed watch's exact
 /// changes do not run beside the one that compacts.
@@ -122,10 +123,13 @@ async fn current_revision(endpoint: &str) -> i64 {
         .unwrap()
 }
 
-/// A TCP proxy in front of etcd whose connections the test can cut.
+/// A TCP proxy in front of etcd whose connections the test can cut (closed at once) or
+/// freeze (left open, silent: a partition).
 struct Proxy {
     url: String,
     open: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
+    freeze: Arc<Notify>,
     connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
@@ -138,18 +142,41 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let open = Arc::new(AtomicBool::new(true));
+        let frozen = Arc::new(AtomicBool::new(false));
+        let freeze = Arc::new(Notify::new());
         let connections = Arc::new(Mutex::new(Vec::new()));
-        let (accepting, tasks) = (open.clone(), connections.clone());
+        let (accepting, silent, freezing, tasks) = (
+            open.clone(),
+            frozen.clone(),
+            freeze.clone(),
+            connections.clone(),
+        );
         tokio::spawn(async move {
+            // Frozen connections are kept open here, never read.
+            let mut held = Vec::new();
             loop {
                 let (mut inbound, _) = listener.accept().await.unwrap();
                 if !accepting.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is refused after accept
                 }
+                if silent.load(Ordering::SeqCst) {
+                    held.push(inbound);
+                    continue;
+                }
                 let target = target.clone();
+                let freezing = freezing.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = freezing.notified() => {
+                            // Silent from now on, and open until the test ends.
+                            drop(outbound);
+                            std::future::pending::<()>().await;
+                            drop(inbound);
+                        }
                     }
                 });
                 tasks.lock().unwrap().push(task.abort_handle());
@@ -158,6 +185,8 @@ impl Proxy {
         Self {
             url,
             open,
+            frozen,
+            freeze,
             connections,
         }
     }
@@ -170,7 +199,14 @@ impl Proxy {
         }
     }
 
+    /// Leaves every connection open but silent, and new ones too.
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+        self.freeze.notify_waiters();
+    }
+
     fn restore(&self) {
+        self.frozen.store(false, Ordering::SeqCst);
         self.open.store(true, Ordering::SeqCst);
     }
 }
@@ -371,4 +407,34 @@ async fn a_registration_whose_lease_expired_in_an_outage_registers_again_by_itse
     .await
     .unwrap()
     .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs ETCD_ENDPOINTS (scripts/etcd-test-server)"]
+async fn a_watch_cut_off_without_a_reset_is_noticed_and_resumed() {
+    let endpoint = etcd();
+    let prefix = unique_prefix();
+    let proxy = Proxy::start(&endpoint).await;
+    let direct = registry(&endpoint, &prefix);
+    let _a = direct.register(instance("a")).await.unwrap();
+    let view = EtcdRegistry::builder()
+        .endpoint(&proxy.url)
+        .prefix(&prefix)
+        .ttl(Duration::from_secs(2))
+        .retry_interval(Duration::from_millis(100))
+        .probe_interval(Duration::from_millis(300))
+        .build()
+        .unwrap()
+        .watch("movies")
+        .unwrap();
+    wait_for_set(&view, &["a"], Duration::from_secs(2)).await;
+    wait_health(&view, true).await;
+
+    proxy.freeze();
+    wait_health(&view, false).await;
+    let _b = direct.register(instance("b")).await.unwrap();
+    assert_eq!(view.snapshot().len(), 1, "the last known set stays");
+    proxy.restore();
+    wait_for_set(&view, &["a", "b"], Duration::from_secs(5)).await;
+    wait_health(&view, true).await;
 }

@@ -223,6 +223,16 @@ impl Gateway {
         .await
     }
 
+    /// A cheap call that proves the registry answers (counts the keys under `prefix`).
+    pub(crate) async fn ping(&self, prefix: &[u8]) -> Result<(), RegistryError> {
+        self.call::<Value>(
+            "v3/kv/range",
+            json!({ "key": encode(prefix), "range_end": encode(&prefix_end(prefix)), "count_only": true }),
+        )
+        .await
+        .map(drop)
+    }
+
     pub(crate) async fn put(
         &self,
         key: &[u8],

@@ -26,6 +26,7 @@ use crate::{BuildError, Instance, Registration, RegistryError, SourceHealth};
 
 use gateway::Gateway;
 use keepalive::Entry;
+use watcher::Timing;
 
 /// The default key prefix under which services are registered.
 pub const DEFAULT_PREFIX: &str = "/portcullis/services";
@@ -33,6 +34,8 @@ pub const DEFAULT_PREFIX: &str = "/portcullis/services";
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
 /// The default pause before a lost watch or listing is tried again.
 pub const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+/// The default interval at which a quiet watch checks that the registry still answers.
+pub const DEFAULT_PROBE: Duration = Duration::from_secs(5);
 
 /// A service registry on etcd: [`register`](Self::register) an instance,
 /// [`watch`](Self::watch) a service.
@@ -43,7 +46,7 @@ pub struct EtcdRegistry {
     gateway: Arc<Gateway>,
     prefix: Arc<str>,
     ttl: Duration,
-    retry: Duration,
+    timing: Timing,
 }
 
 /// Configures an [`EtcdRegistry`].
@@ -53,6 +56,7 @@ pub struct EtcdRegistryBuilder {
     prefix: String,
     ttl: Duration,
     retry: Duration,
+    probe: Duration,
     http: Option<reqwest::Client>,
 }
 
@@ -63,6 +67,7 @@ impl Default for EtcdRegistryBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             ttl: DEFAULT_TTL,
             retry: DEFAULT_RETRY,
+            probe: DEFAULT_PROBE,
             http: None,
         }
     }
@@ -111,6 +116,15 @@ impl EtcdRegistryBuilder {
         self
     }
 
+    /// How often a watch that has seen no change checks that the registry still answers,
+    /// so that a connection cut off without a reset is noticed (the view turns stale and
+    /// the watch resumes elsewhere or later). Default is [`DEFAULT_PROBE`].
+    #[must_use]
+    pub fn probe_interval(mut self, probe: Duration) -> Self {
+        self.probe = probe;
+        self
+    }
+
     /// The reqwest client for the gateway calls (TLS, proxies are its own). It must not
     /// set an overall request timeout: the watch is a long-lived response. Default has TCP
     /// keep-alive on.
@@ -126,7 +140,7 @@ impl EtcdRegistryBuilder {
     ///
     /// [`BuildError::NoEndpoint`], [`BuildError::InvalidEndpoint`], or
     /// [`BuildError::InvalidSetting`] for a TTL under 2 s or not in whole seconds, a zero
-    /// retry interval, or an empty prefix.
+    /// retry or probe interval, or an empty prefix.
     pub fn build(self) -> Result<EtcdRegistry, BuildError> {
         if self.endpoints.is_empty() {
             return Err(BuildError::NoEndpoint);
@@ -154,6 +168,9 @@ impl EtcdRegistryBuilder {
         if self.retry.is_zero() {
             return Err(setting("retry_interval", "must be more than zero"));
         }
+        if self.probe.is_zero() {
+            return Err(setting("probe_interval", "must be more than zero"));
+        }
         let prefix = self.prefix.trim_end_matches('/');
         if prefix.is_empty() {
             return Err(setting("prefix", "must not be empty"));
@@ -169,7 +186,10 @@ impl EtcdRegistryBuilder {
             gateway: Arc::new(Gateway::new(http, endpoints, request_timeout)),
             prefix: prefix.into(),
             ttl: self.ttl,
-            retry: self.retry,
+            timing: Timing {
+                retry: self.retry,
+                probe: self.probe,
+            },
         })
     }
 }
@@ -253,7 +273,7 @@ impl EtcdRegistry {
             self.gateway.clone(),
             prefix,
             writer,
-            self.retry,
+            self.timing,
         ));
         let _ = slot.set(AbortOnDrop(task.abort_handle()));
         Ok(view)

@@ -17,13 +17,21 @@ enum End {
     Lost(RegistryError),
 }
 
+/// How often to try again and to check that a quiet watch's registry still answers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    pub(crate) retry: Duration,
+    pub(crate) probe: Duration,
+}
+
 /// Keeps `writer` equal to the keys under `prefix`, for as long as the task runs.
 pub(crate) async fn follow(
     gateway: Arc<Gateway>,
     prefix: Vec<u8>,
     writer: ViewWriter,
-    retry: Duration,
+    timing: Timing,
 ) {
+    let retry = timing.retry;
     // The revision up to which every change has been applied; `None` before a listing.
     let mut applied: Option<i64> = None;
     loop {
@@ -42,7 +50,16 @@ pub(crate) async fn follow(
             }
             continue;
         };
-        match watch_from(&gateway, &prefix, revision, &writer, &mut applied).await {
+        match watch_from(
+            &gateway,
+            &prefix,
+            revision,
+            &writer,
+            &mut applied,
+            timing.probe,
+        )
+        .await
+        {
             End::Compacted => {
                 tracing::info!(
                     revision,
@@ -65,14 +82,28 @@ async fn watch_from(
     revision: i64,
     writer: &ViewWriter,
     applied: &mut Option<i64>,
+    probe_every: Duration,
 ) -> End {
     let mut response = match gateway.watch(prefix, revision + 1).await {
         Ok(response) => response,
         Err(error) => return End::Lost(error),
     };
     let mut buffer: Vec<u8> = Vec::new();
+    // A watch is quiet when nothing changes, and a connection cut off without a reset
+    // stays quiet too: a periodic call tells the two apart.
+    let mut probe =
+        tokio::time::interval_at(tokio::time::Instant::now() + probe_every, probe_every);
     loop {
-        let chunk = match response.chunk().await {
+        let next = tokio::select! {
+            next = response.chunk() => next,
+            _ = probe.tick() => {
+                if let Err(error) = gateway.ping(prefix).await {
+                    return End::Lost(error);
+                }
+                continue;
+            }
+        };
+        let chunk = match next {
             Ok(Some(chunk)) => chunk,
             Ok(None) => {
                 return End::Lost(RegistryError::Unreachable("the watch stream ended".into()));

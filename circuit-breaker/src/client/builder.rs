@@ -1,16 +1,19 @@
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use reqwest::{Response, Url};
+use arc_swap::ArcSwap;
+use futures_core::Stream;
+use reqwest::Response;
+use tokio::sync::oneshot;
+use tower::discover::Change;
 
 use super::classify::ResponseClassifier;
-use super::{BalancedClient, ClientBuildError, ClientInner, Instance};
-use crate::{CircuitBreaker, CircuitBreakerBuilder, Outcome};
+use super::follow::{Members, follow};
+use super::{BalancedClient, ClientBuildError, ClientInner, Upstream, UpstreamSet};
+use crate::{CircuitBreakerBuilder, Outcome};
 
 #[cfg(doc)]
 use super::default_classifier;
-
-/// Schedules longer than this are scaled down; it bounds memory for extreme weights.
-const MAX_SCHEDULE: i64 = 4096;
 
 /// Configures a [`BalancedClient`].
 #[derive(Debug, Clone, Default)]
@@ -113,89 +116,89 @@ impl BalancedClientBuilder {
         if self.upstreams.is_empty() {
             return Err(ClientBuildError::NoUpstream);
         }
-        self.breaker.validate()?;
-        let mut instances: Vec<Instance> = Vec::new();
-        let mut weights = Vec::new();
-        for (raw, weight) in self.upstreams {
-            let invalid = |reason: &'static str| ClientBuildError::InvalidUpstream {
-                url: raw.as_str().into(),
-                reason,
-            };
-            if weight == 0 {
-                return Err(invalid("a weight must be at least 1"));
-            }
-            let base = Url::parse(&raw).map_err(|_| invalid("not a valid absolute URL"))?;
-            if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
-                return Err(invalid("not an http(s) URL with a host"));
-            }
-            if base.query().is_some() || base.fragment().is_some() {
-                return Err(invalid("a base URL takes no query or fragment"));
-            }
-            let origin = base.origin();
-            let breaker = instances
-                .iter()
-                .find(|instance| instance.base.origin() == origin)
-                .map_or_else(
-                    || CircuitBreaker::from_builder(self.breaker.clone()),
-                    |same| same.breaker.clone(),
-                );
-            instances.push(Instance { base, breaker });
-            weights.push(weight);
-        }
+        let (members, inner) = self.parts::<()>()?;
         Ok(BalancedClient::new(ClientInner {
-            http: self.http.unwrap_or_default(),
-            classifier: self.classifier,
-            schedule: smooth_weighted_schedule(&weights),
-            instances,
-            cursor: AtomicUsize::new(0),
-            failover: !self.no_failover,
+            set: ArcSwap::from_pointee(members.set()),
+            ..inner
         }))
     }
-}
 
-/// Nginx's smooth weighted round-robin, unrolled into one period: weights 5, 1, 1 give
-/// `a a b a c a a`, never long runs of one instance.
-fn smooth_weighted_schedule(weights: &[u32]) -> Vec<usize> {
-    let total: i64 = weights.iter().map(|weight| i64::from(*weight)).sum();
-    let scaled: Vec<i64> = weights
-        .iter()
-        .map(|weight| {
-            let weight = i64::from(*weight);
-            if total > MAX_SCHEDULE {
-                (weight * MAX_SCHEDULE / total).max(1)
-            } else {
-                weight
-            }
-        })
-        .collect();
-    let total: i64 = scaled.iter().sum();
-    let mut current = vec![0_i64; scaled.len()];
-    (0..total)
-        .map(|_| {
-            for (current, weight) in current.iter_mut().zip(&scaled) {
-                *current += *weight;
-            }
-            let (best, _) = current
-                .iter()
-                .enumerate()
-                .max_by_key(|(index, value)| (**value, std::cmp::Reverse(*index)))
-                .expect("at least one instance");
-            current[best] -= total;
-            best
-        })
-        .collect()
-}
+    /// Builds a client whose instances follow `changes` (on top of the fixed ones given,
+    /// which may be none): tower's `Change::Insert(key, upstream)` adds an instance or
+    /// replaces the one with that key, `Change::Remove(key)` takes it out. Changes are
+    /// applied in a task of the current tokio runtime as they arrive, until the client is
+    /// dropped or the stream ends (the set then stays as it was).
+    ///
+    /// An instance keeps its breaker across updates; instances with the same origin
+    /// (scheme, host, port) share one. One that leaves gets no new request; requests in
+    /// flight to it finish, then its breaker is dropped. Until the source announces an
+    /// instance, requests fail with [`ClientError::NoInstance`](super::ClientError::NoInstance).
+    ///
+    /// The stream yields changes, not `Result`s: a source reports its own errors (and keeps
+    /// its last known set). For a tower `Discover`, filter its errors out first.
+    ///
+    /// ```
+    /// use portcullis_circuit_breaker::client::Upstream;
+    /// use portcullis_circuit_breaker::BalancedClient;
+    /// use tokio::sync::mpsc;
+    /// use tower::discover::Change;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (changes, receiver) = mpsc::unbounded_channel();
+    /// let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+    ///     receiver.recv().await.map(|change| (change, receiver))
+    /// });
+    /// let client = BalancedClient::builder().build_with_discovery(stream).unwrap();
+    /// let upstream = Upstream::new("http://127.0.0.1:8809", 2).unwrap();
+    /// changes.send(Change::Insert("movies-1", upstream)).unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build) (but no instance is required), and
+    /// [`ClientBuildError::NoRuntime`] outside a tokio runtime.
+    pub fn build_with_discovery<S, K>(self, changes: S) -> Result<BalancedClient, ClientBuildError>
+    where
+        S: Stream<Item = Change<K, Upstream>> + Send + 'static,
+        K: PartialEq + Send + 'static,
+    {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| ClientBuildError::NoRuntime)?;
+        let (members, inner) = self.parts::<K>()?;
+        let (stop, stopped) = oneshot::channel();
+        let client = BalancedClient::new(ClientInner {
+            set: ArcSwap::from_pointee(members.set()),
+            _stop_following: Some(stop),
+            ..inner
+        });
+        runtime.spawn(follow(
+            changes,
+            members,
+            Arc::downgrade(&client.inner),
+            stopped,
+        ));
+        Ok(client)
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_weighted_schedule_interleaves_instances_in_proportion() {
-        assert_eq!(smooth_weighted_schedule(&[5, 1, 1]), [0, 0, 1, 0, 2, 0, 0]);
-        assert_eq!(smooth_weighted_schedule(&[1, 1, 1]), [0, 1, 2]);
-        let big = smooth_weighted_schedule(&[1_000_000, 1]);
-        assert!(big.len() <= 4097);
-        assert!(big.contains(&1));
+    /// The fixed instances and the client's settings, checked.
+    fn parts<K: PartialEq>(self) -> Result<(Members<K>, ClientInner), ClientBuildError> {
+        self.breaker.validate()?;
+        let mut members = Members::new(self.breaker);
+        for (raw, weight) in &self.upstreams {
+            members.add_fixed(Upstream::new(raw, *weight)?);
+        }
+        Ok((
+            members,
+            ClientInner {
+                http: self.http.unwrap_or_default(),
+                classifier: self.classifier,
+                set: ArcSwap::from_pointee(UpstreamSet::new(Vec::new())),
+                cursor: AtomicUsize::new(0),
+                failover: !self.no_failover,
+                _stop_following: None,
+            },
+        ))
     }
 }

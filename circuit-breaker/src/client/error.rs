@@ -22,6 +22,10 @@ pub enum ClientBuildError {
     /// [`breaker`](super::BalancedClientBuilder::breaker) has a setting out of range.
     #[error("invalid circuit breaker configuration: {0}")]
     Breaker(#[from] ConfigError),
+    /// A client that follows a discovery source was built outside a tokio runtime (it
+    /// follows the source in a task of that runtime).
+    #[error("a client that follows a discovery source must be built within a tokio runtime")]
+    NoRuntime,
 }
 
 /// Why a request sent through a [`BalancedClient`](super::BalancedClient) got no response.
@@ -48,6 +52,10 @@ pub enum ClientError {
     /// trying the other admitted instances), reqwest's own timeout, a lost connection.
     #[error(transparent)]
     Request(reqwest::Error),
+    /// No instance is known: the discovery source has announced none yet, or every one
+    /// has left.
+    #[error("no upstream instance is known")]
+    NoInstance,
 }
 
 impl ClientError {
@@ -61,7 +69,7 @@ impl ClientError {
         match self {
             Self::Timeout { .. } => true,
             Self::Request(error) => error.is_timeout(),
-            Self::AllOpen { .. } => false,
+            Self::AllOpen { .. } | Self::NoInstance => false,
         }
     }
 

@@ -3,51 +3,61 @@
 //! [crate docs](crate#example-load-balancing-http-client).
 
 //!
-//! One module a job: `builder` (configuration and the weighted schedule), `request` (a
-//! request being built), `classify` (what a response means to a breaker), `error` (build
-//! and call errors); this one picks an instance and sends.
+//! One module a job: `builder` (configuration), `upstream` (an instance's address and
+//! weight), `set` (the current instances and the weighted schedule), `follow` (applying a
+//! discovery source's changes), `request` (a request being built), `classify` (what a
+//! response means to a breaker), `error` (build and call errors); this one sends.
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use reqwest::{Method, RequestBuilder, Response, Url};
+use tokio::sync::oneshot;
 
 use crate::BreakerError;
 use crate::CircuitBreaker;
-use crate::breaker::{Admitted, Permit, Shared};
+use crate::breaker::Admitted;
 
 mod builder;
 mod classify;
 mod error;
+mod follow;
 mod request;
+mod set;
+mod upstream;
 
 pub use builder::BalancedClientBuilder;
 use classify::ResponseClassifier;
 pub use classify::default_classifier;
 pub use error::{ClientBuildError, ClientError};
 pub use request::BalancedRequest;
+use set::UpstreamSet;
+pub use upstream::Upstream;
 
 /// A placeholder origin for requests being built; replaced by an instance's at send time.
 const PLACEHOLDER: &str = "http://upstream.invalid/";
 
-struct Instance {
-    base: Url,
-    breaker: CircuitBreaker,
-}
-
 struct ClientInner {
     http: reqwest::Client,
     classifier: ResponseClassifier,
-    instances: Vec<Instance>,
-    schedule: Vec<usize>,
+    /// The instances now: replaced whole by the discovery task, loaded per request.
+    set: ArcSwap<UpstreamSet>,
     cursor: AtomicUsize,
     failover: bool,
+    /// Dropped with the client: stops the discovery task, if any.
+    _stop_following: Option<oneshot::Sender<()>>,
 }
 
 /// An HTTP client over several instances of one service, with one circuit breaker per
 /// instance and weighted round-robin over the instances that admit calls.
+///
+/// The instances are fixed at build time, or follow a discovery source (see
+/// [`BalancedClientBuilder::build_with_discovery`]): an instance that joins gets its own
+/// breaker and traffic from the next request on; one that leaves gets no new request, while
+/// those in flight to it finish; the breaker of one that stays is kept.
 ///
 /// Cheap to clone; clones share the instances, breakers and connection pool. See the
 /// [crate docs](crate#example-load-balancing-http-client) for an example.
@@ -63,7 +73,7 @@ impl fmt::Debug for BalancedClient {
                 "upstreams",
                 &self
                     .upstreams()
-                    .map(|(url, breaker)| (url.as_str(), breaker.state()))
+                    .map(|(url, breaker)| (url.to_string(), breaker.state()))
                     .collect::<Vec<_>>(),
             )
             .field("classifier", &self.inner.classifier)
@@ -96,12 +106,14 @@ impl BalancedClient {
         BalancedClientBuilder::default()
     }
 
-    /// Each instance's base URL and breaker, in the order given.
-    pub fn upstreams(&self) -> impl Iterator<Item = (&Url, &CircuitBreaker)> {
-        self.inner
-            .instances
-            .iter()
-            .map(|instance| (&instance.base, &instance.breaker))
+    /// Each current instance's base URL and breaker: the fixed ones in the order given,
+    /// then the discovered ones in the order they joined.
+    pub fn upstreams(&self) -> impl Iterator<Item = (Url, CircuitBreaker)> + use<> {
+        let set = self.inner.set.load_full();
+        (0..set.instances.len()).map(move |index| {
+            let instance = &set.instances[index];
+            (instance.base.clone(), instance.breaker.clone())
+        })
     }
 
     /// Starts a request; `path` (with an optional query) is appended to the chosen
@@ -146,67 +158,33 @@ impl BalancedClient {
         self.request(Method::DELETE, path)
     }
 
-    /// Takes a permit from the next admitting instance not yet tried, or says how soon
-    /// one will admit calls.
-    fn pick(&self, tried: &[bool]) -> Result<(usize, Permit<&Shared>), Duration> {
-        let inner = &*self.inner;
-        let mut soonest = Duration::MAX;
-        let mut checked = tried.to_vec();
-        let mut try_instance = |index: usize, checked: &mut [bool]| {
-            checked[index] = true;
-            match Permit::admit(&*inner.instances[index].breaker.shared) {
-                Ok(permit) => Some(permit),
-                Err(remaining) => {
-                    soonest = soonest.min(remaining);
-                    None
-                }
-            }
-        };
-        // Each skipped position consumes the shared cursor, so the admitted instances keep
-        // their proportions instead of the next one in line inheriting a skipped share.
-        for _ in 0..inner.schedule.len() {
-            let position = inner.cursor.fetch_add(1, Ordering::Relaxed) % inner.schedule.len();
-            let index = inner.schedule[position];
-            if !checked[index]
-                && let Some(permit) = try_instance(index, &mut checked)
-            {
-                return Ok((index, permit));
-            }
-            if checked.iter().all(|done| *done) {
-                return Err(soonest);
-            }
-        }
-        // Concurrent callers moved the cursor past some instances: look at those too.
-        for index in 0..inner.instances.len() {
-            if !checked[index]
-                && let Some(permit) = try_instance(index, &mut checked)
-            {
-                return Ok((index, permit));
-            }
-        }
-        Err(soonest)
-    }
-
     async fn send(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
         let template = builder.build().map_err(ClientError::Request)?;
-        let instances = self.inner.instances.len();
-        let mut tried = vec![false; instances];
+        // The instances tried so far (by address), so that a failover goes elsewhere.
+        let mut tried: Vec<usize> = Vec::new();
         let mut last_error = None;
         let mut template = Some(template);
         while let Some(pattern) = &template {
             // A streaming body cannot be replayed; then this is the only attempt.
             let copy = pattern.try_clone();
-            let (index, permit) = match self.pick(&tried) {
+            // The set as it is now; it keeps the chosen instance alive until the call ends,
+            // even if the instance leaves meanwhile (it drains).
+            let set = self.inner.set.load_full();
+            if set.instances.is_empty() {
+                return Err(last_error.unwrap_or(ClientError::NoInstance));
+            }
+            let (index, permit) = match set.pick(&self.inner.cursor, &tried) {
                 Ok(picked) => picked,
                 Err(retry_in) => {
                     return Err(last_error.unwrap_or(ClientError::AllOpen { retry_in }));
                 }
             };
-            tried[index] = true;
+            let instance = &set.instances[index];
+            tried.push(set::address(instance));
             let Some(mut request) = copy.or_else(|| template.take()) else {
                 break;
             };
-            *request.url_mut() = rebase(&self.inner.instances[index].base, request.url());
+            *request.url_mut() = rebase(&instance.base, request.url());
             let call = self.inner.http.execute(request);
             match Admitted::new(permit, call, &self.inner.classifier).await {
                 Ok(response) => return Ok(response),

@@ -81,13 +81,21 @@ async fn a_locked_out_name_leaves_the_login_breaker_closed_for_everyone_else() {
     // Five wrong passwords for one name: the IAM's answers pass through the proxy.
     for attempt in 1..=NAME_BUDGET {
         let (status, _, body) = try_login(&client, &proxy, "mallory", "wrong").await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}: {body}");
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}: {body}"
+        );
     }
     // The name is locked: 429 with the IAM's Retry-After, then three more anonymous tries,
     // more than the breaker's 3 failures in a row if a 429 counted as one.
     for attempt in 0..4 {
         let (status, retry_after, body) = try_login(&client, &proxy, "mallory", "wrong").await;
-        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "try {attempt}: {body}");
+        assert_eq!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "try {attempt}: {body}"
+        );
         let seconds: u64 = retry_after
             .unwrap_or_else(|| panic!("429 without Retry-After: {body}"))
             .parse()
@@ -158,7 +166,11 @@ async fn behind_the_login_proxy_the_attacker_is_throttled_and_the_victim_is_not(
     for attempt in 1..=ADDRESS_BUDGET {
         let name = format!("guess-{attempt}");
         let (status, _, body) = try_login(&attacker, &proxy, &name, "wrong").await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}: {body}");
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}: {body}"
+        );
     }
     let (status, retry_after, body) = try_login(&attacker, &proxy, "guess-x", "wrong").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
@@ -240,7 +252,9 @@ fn a_multipart_login_works_at_the_iam_and_through_the_proxy() {
 /// Reads from `stream` until the server closes it (EOF or reset), at most `bound`;
 /// returns what was read.
 fn read_until_closed(stream: &mut TcpStream, bound: Duration) -> Vec<u8> {
-    stream.set_read_timeout(Some(bound)).expect("a read timeout");
+    stream
+        .set_read_timeout(Some(bound))
+        .expect("a read timeout");
     let mut read = Vec::new();
     let mut chunk = [0_u8; 1024];
     loop {
@@ -372,7 +386,9 @@ fn at_the_connection_cap_a_new_client_waits_until_a_connection_closes() {
     let mut response = Vec::new();
     let mut chunk = [0_u8; 1024];
     while !complete(&response) {
-        let n = third.read(&mut chunk).expect("the waiting client is served");
+        let n = third
+            .read(&mut chunk)
+            .expect("the waiting client is served");
         assert!(n > 0, "closed before a response");
         response.extend_from_slice(&chunk[..n]);
     }

@@ -135,3 +135,47 @@ impl ServiceSettings for UserSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigError, UserServiceConfig};
+
+    fn load(json: &str) -> Result<UserServiceConfig, ConfigError> {
+        let path = std::env::temp_dir().join(format!(
+            "portcullis-{}-proxies-{}.json",
+            std::process::id(),
+            json.len()
+        ));
+        std::fs::write(&path, json).unwrap();
+        let file = path.display().to_string();
+        let config = UserServiceConfig::load_from(&|name| {
+            (name == "PORTCULLIS_CONFIG").then(|| file.clone())
+        });
+        std::fs::remove_file(path).unwrap();
+        config
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_or_a_comma_separated_string() {
+        let list =
+            load(r#"{"trustedProxies": ["127.0.0.1", "10.0.0.0/8"], "forwardedHops": 3}"#).unwrap();
+        let text = load(r#"{"trustedProxies": " 127.0.0.1 , 10.0.0.0/8 "}"#).unwrap();
+        assert_eq!(list.service.trusted_proxies, text.service.trusted_proxies);
+        assert_eq!(list.service.trusted_proxies.len(), 2);
+        assert_eq!(list.service.forwarded_hops, 3);
+        assert_eq!(text.service.forwarded_hops, 1, "the default");
+        assert!(UserSettings::default().trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn an_invalid_trusted_proxy_is_an_error_naming_the_key_and_the_entry() {
+        let error = load(r#"{"trustedProxies": "127.0.0.1, 10.0.0.0/33"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("trustedProxies") && error.contains("10.0.0.0/33"),
+            "{error}"
+        );
+    }
+}

@@ -238,3 +238,48 @@ fn unavailable(error: ClientError) -> ApiError {
         other => ApiError::unavailable("Login service unavailable").with_source(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(text: &str) -> Option<SocketAddr> {
+        Some(text.parse().unwrap())
+    }
+
+    #[test]
+    fn the_peer_is_appended_to_the_incoming_chain() {
+        let mut headers = HeaderMap::new();
+        headers.append(X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.7"));
+        headers.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("10.0.0.1, 10.0.0.2"),
+        );
+        assert_eq!(
+            forwarded_for(&headers, peer("127.0.0.2:5000")).unwrap(),
+            "203.0.113.7, 10.0.0.1, 10.0.0.2, 127.0.0.2"
+        );
+    }
+
+    #[test]
+    fn without_a_chain_the_peer_alone_is_sent_and_mapped_ipv6_is_plain_ipv4() {
+        let headers = HeaderMap::new();
+        assert_eq!(
+            forwarded_for(&headers, peer("[::ffff:127.0.0.3]:80")).unwrap(),
+            "127.0.0.3"
+        );
+        assert_eq!(forwarded_for(&headers, None), None);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_is_read_and_a_date_is_not() {
+        assert_eq!(
+            retry_after_secs(&HeaderValue::from_static("7")),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_after_secs(&HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
+    }
+}

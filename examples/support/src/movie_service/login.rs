@@ -243,8 +243,8 @@ fn unavailable(error: ClientError) -> ApiError {
 mod tests {
     use super::*;
 
-    fn peer(text: &str) -> Option<SocketAddr> {
-        Some(text.parse().unwrap())
+    fn peer(text: &str) -> SocketAddr {
+        text.parse().unwrap()
     }
 
     #[test]
@@ -256,7 +256,7 @@ mod tests {
             HeaderValue::from_static("10.0.0.1, 10.0.0.2"),
         );
         assert_eq!(
-            forwarded_for(&headers, peer("127.0.0.2:5000")).unwrap(),
+            forwarded_for(&headers, Some(peer("127.0.0.2:5000"))).unwrap(),
             "203.0.113.7, 10.0.0.1, 10.0.0.2, 127.0.0.2"
         );
     }
@@ -265,7 +265,7 @@ mod tests {
     fn without_a_chain_the_peer_alone_is_sent_and_mapped_ipv6_is_plain_ipv4() {
         let headers = HeaderMap::new();
         assert_eq!(
-            forwarded_for(&headers, peer("[::ffff:127.0.0.3]:80")).unwrap(),
+            forwarded_for(&headers, Some(peer("[::ffff:127.0.0.3]:80"))).unwrap(),
             "127.0.0.3"
         );
         assert_eq!(forwarded_for(&headers, None), None);

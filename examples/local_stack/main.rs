@@ -57,7 +57,12 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
         server::bind("user_service", parse_listen_addr(&user_config.common.port)?).await?;
     let user_url = format!("http://{}", user_listener.local_addr()?);
     let user_app = user_service::build(&user_config).await?;
-    let user_task = tokio::spawn(server::serve("user_service", user_listener, user_app));
+    let user_task = tokio::spawn(server::serve(
+        "user_service",
+        user_listener,
+        user_app,
+        user_config.common.connection_limits(),
+    ));
 
     // 3. The movie service, pointed at the IAM it runs beside.
     movie_config.service.auth_addr.clone_from(&user_url);
@@ -71,7 +76,13 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
 
     // 4. What to try, then serve until Ctrl-C or SIGTERM, which both services hear.
     print_flow(&user_url, &movie_url, &user_config);
-    server::serve("movie_service", movie_listener, movie_app).await?;
+    server::serve(
+        "movie_service",
+        movie_listener,
+        movie_app,
+        movie_config.common.connection_limits(),
+    )
+    .await?;
     user_task.await??;
     Ok(())
 }

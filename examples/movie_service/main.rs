@@ -65,7 +65,13 @@ async fn main() -> ExitCode {
     //    SIGTERM; requests in flight then finish before the process exits.
     let result = async {
         let listener = server::bind("movie_service", config.common.socket_addr()?).await?;
-        server::serve("movie_service", listener, app).await?;
+        server::serve(
+            "movie_service",
+            listener,
+            app,
+            config.common.connection_limits(),
+        )
+        .await?;
         Ok::<_, Box<dyn std::error::Error>>(())
     }
     .await;

@@ -1,22 +1,31 @@
 //! What every service does the same way: probes, common layers, binding, the
-//! `listening on` line and graceful shutdown.
+//! `listening on` line, connection limits and graceful shutdown.
+
+mod connection;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::map_response_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderName, HeaderValue};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use portcullis_response::{ApiError, Message, RouterExt, ServiceDefaults};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::Service;
 
 use crate::config::CommonConfig;
+use connection::{CountingStream, HeadTimer, Reads};
 
 /// The response header naming the instance that answered.
 pub const INSTANCE_ID_HEADER: HeaderName = HeaderName::from_static("x-instance-id");
@@ -72,20 +81,120 @@ pub async fn bind(service: &str, addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(listener)
 }
 
+/// What one client may hold of a service: time to send a request head, time to stay
+/// connected between requests, and connections at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From the first byte of a request, the whole head (request line and headers) must
+    /// arrive within this, or the connection is closed (slow-header clients).
+    pub header_read_timeout: Duration,
+    /// A connection with no request under way (after accept, or after a response on a
+    /// kept-alive connection) is closed when no byte arrives within this.
+    pub idle_timeout: Duration,
+    /// At most this many connections are served at once; further clients wait in the
+    /// listen backlog (not accepted) until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// 10 s for a head, 75 s idle, 1024 connections (as the configuration's defaults).
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 1024,
+        }
+    }
+}
+
 /// Serves `app` until Ctrl-C or SIGTERM, then stops accepting and lets in-flight requests
-/// finish (each still bounded by the request timeout).
-pub async fn serve(service: &'static str, listener: TcpListener, app: Router) -> io::Result<()> {
-    // The peer address reaches handlers as `ConnectInfo<SocketAddr>`: the IAM throttles
-    // failed logins per address with it.
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!(service, "shutting down: finishing in-flight requests");
-        })
-        .await?;
+/// finish (each still bounded by the request timeout). Each connection is HTTP/1.1 under
+/// `limits`; the peer address reaches handlers as `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    service: &'static str,
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        // A free slot first: at the cap, new clients wait in the kernel's backlog instead
+        // of being accepted and starved.
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => {
+                permit.expect("the connection semaphore is never closed")
+            }
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_error(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        serve_connection(stream, peer, app.clone(), limits, permit, &graceful);
+    }
+    tracing::info!(service, "shutting down: finishing in-flight requests");
+    // No new connections; idle ones close now, busy ones after their response.
+    drop(listener);
+    graceful.shutdown().await;
     tracing::info!(service, "stopped");
     Ok(())
+}
+
+/// Serves one connection on its own task, holding `permit` until it closes.
+fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    limits: ConnectionLimits,
+    permit: OwnedSemaphorePermit,
+    graceful: &GracefulShutdown,
+) {
+    // Small request/response exchanges: send each response at once.
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, %peer, "cannot set TCP_NODELAY");
+    }
+    let reads = Reads::default();
+    let io = TokioIo::new(CountingStream::new(stream, reads.clone()));
+    let handler = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().call(request)
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(HeadTimer::new(reads, limits.idle_timeout))
+        .header_read_timeout(limits.header_read_timeout)
+        .serve_connection(io, handler);
+    let connection = graceful.watch(connection);
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            // Timeouts, resets and malformed requests: the client's business.
+            tracing::debug!(%error, %peer, "connection ended with an error");
+        }
+        drop(permit);
+    });
+}
+
+/// An accept error: a connection that died in the backlog is skipped; anything else (out
+/// of file descriptors) is logged and retried after a pause, as axum's `serve` does.
+async fn accept_error(error: &io::Error) {
+    if matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    tracing::error!(%error, "accept failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM (what `docker stop` and Kubernetes send).

@@ -5,7 +5,9 @@ use std::error::Error;
 use std::sync::Arc;
 
 use axum::Router;
-use portcullis_iam::{AdminBootstrap, Iam, MemoryUserStore, MongoUserStore, SigningKey};
+use portcullis_iam::{
+    AdminBootstrap, Iam, MemoryUserStore, MongoUserStore, SigningKey, ThrottlePolicy,
+};
 use utoipa::OpenApi;
 
 use crate::config::UserServiceConfig;
@@ -67,6 +69,25 @@ pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error +
         builder = builder.admin_bootstrap(AdminBootstrap::dev_default_credentials());
     }
 
+    // 4. The login throttle counts failures per name and per client address. Behind a
+    //    proxy (nginx, the movie service's /api/v1/login) the client is in
+    //    X-Forwarded-For, believed only from the trusted proxies.
+    let settings = &config.service;
+    if settings.trusted_proxies.is_empty() {
+        tracing::info!("login throttle: per TCP peer (no trustedProxies, X-Forwarded-For ignored)");
+    } else {
+        tracing::info!(
+            trusted_proxies = ?settings.trusted_proxies,
+            forwarded_hops = settings.forwarded_hops,
+            "login throttle: per client address forwarded by the trusted proxies"
+        );
+    }
+    builder = builder.throttle(
+        ThrottlePolicy::default()
+            .trusted_proxies(settings.trusted_proxies.iter().copied())
+            .forwarded_hops(settings.forwarded_hops),
+    );
+
     let iam = builder.build().await?;
     tracing::info!(kid = iam.keys().current().kid(), "IAM ready");
 
@@ -75,7 +96,7 @@ pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error +
         let iam = ready_iam.clone();
         Box::pin(async move { iam.ready().await.map_err(|e| e.to_string()) })
     });
-    // 4. The routes and their OpenAPI document, both from the IAM (the document carries the
+    // 5. The routes and their OpenAPI document, both from the IAM (the document carries the
     //    bearer scheme, so Swagger UI's "Authorize" takes a token), and Swagger UI.
     let mut openapi = ApiDoc::openapi();
     openapi.merge(iam.openapi());

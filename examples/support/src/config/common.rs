@@ -61,6 +61,12 @@ pub struct CommonConfig {
     pub request_timeout_secs: u64,
     /// Largest accepted request body in bytes.
     pub body_limit_bytes: usize,
+    /// Seconds from a request's first byte until its whole head must have arrived.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may wait for a request (after accept, between requests).
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for CommonConfig {
@@ -84,6 +90,11 @@ impl Default for CommonConfig {
             instance_id: String::new(),
             request_timeout_secs: 10,
             body_limit_bytes: 64 * 1024,
+            header_read_timeout_secs: 10,
+            // Above the 60 s nginx and most proxies keep idle upstream connections, so the
+            // proxy, not the service, closes them (no request sent into a closing socket).
+            idle_timeout_secs: 75,
+            max_connections: 1024,
         }
     }
 }
@@ -97,6 +108,15 @@ impl CommonConfig {
     /// The request deadline (at least a second).
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    /// The connection limits of [`serve`](crate::server::serve) (each at least 1).
+    pub fn connection_limits(&self) -> crate::server::ConnectionLimits {
+        crate::server::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
+        }
     }
 
     /// True when a `MongoDB` store is configured (`MONGODB_URI` or `mgAddrs`).

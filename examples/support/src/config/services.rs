@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use portcullis_iam::IpRange;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 
 use super::sources::{secret, string_or_number};
 use super::{ConfigError, Secret};
@@ -66,14 +68,63 @@ impl ServiceSettings for MovieSettings {
     const SERVICE: &'static str = "movie_service";
 }
 
-/// The user service's own keys: its signing key and the first administrator.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// The user service's own keys: its signing key, the first administrator, and the
+/// reverse proxies whose `X-Forwarded-For` the login throttle believes.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UserSettings {
     /// An Ed25519 private key (PKCS#8 PEM); absent: one is generated at start-up.
     pub signing_key_file: Option<PathBuf>,
     /// The password of the bootstrap `admin` account (a secret).
     pub admin_password: Option<Secret>,
+    /// Addresses or CIDR ranges of the proxies in front of the IAM (nginx, the movie
+    /// service's login proxy): a JSON list, or one comma-separated string
+    /// (`PORTCULLIS_TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8`). Empty: `X-Forwarded-For` is
+    /// ignored and the TCP peer is the client.
+    #[serde(deserialize_with = "ip_ranges")]
+    pub trusted_proxies: Vec<IpRange>,
+    /// How many trusted proxies a request passes at most, i.e. how many `X-Forwarded-For`
+    /// entries are taken from the right.
+    pub forwarded_hops: usize,
+}
+
+impl Default for UserSettings {
+    fn default() -> Self {
+        Self {
+            signing_key_file: None,
+            admin_password: None,
+            trusted_proxies: Vec::new(),
+            forwarded_hops: 1,
+        }
+    }
+}
+
+/// `["127.0.0.1", "10.0.0.0/8"]` or `"127.0.0.1, 10.0.0.0/8"`; an entry that is not an
+/// address or a range is an error naming it.
+fn ip_ranges<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpRange>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let entries = match Raw::deserialize(deserializer)? {
+        Raw::List(list) => list,
+        Raw::Text(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    entries
+        .iter()
+        .map(|entry| entry.trim())
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry.parse().map_err(|_| {
+                D::Error::custom(format!(
+                    "trustedProxies: {entry:?} is not an IP address or a CIDR range \
+                     (e.g. \"127.0.0.1\" or \"10.0.0.0/8\")"
+                ))
+            })
+        })
+        .collect()
 }
 
 impl ServiceSettings for UserSettings {
@@ -82,5 +133,49 @@ impl ServiceSettings for UserSettings {
     fn read_secrets(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         self.admin_password = secret(var, "ADMIN_PASSWORD", self.admin_password.take())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigError, UserServiceConfig};
+
+    fn load(json: &str) -> Result<UserServiceConfig, ConfigError> {
+        let path = std::env::temp_dir().join(format!(
+            "portcullis-{}-proxies-{}.json",
+            std::process::id(),
+            json.len()
+        ));
+        std::fs::write(&path, json).unwrap();
+        let file = path.display().to_string();
+        let config = UserServiceConfig::load_from(&|name| {
+            (name == "PORTCULLIS_CONFIG").then(|| file.clone())
+        });
+        std::fs::remove_file(path).unwrap();
+        config
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_or_a_comma_separated_string() {
+        let list =
+            load(r#"{"trustedProxies": ["127.0.0.1", "10.0.0.0/8"], "forwardedHops": 3}"#).unwrap();
+        let text = load(r#"{"trustedProxies": " 127.0.0.1 , 10.0.0.0/8 "}"#).unwrap();
+        assert_eq!(list.service.trusted_proxies, text.service.trusted_proxies);
+        assert_eq!(list.service.trusted_proxies.len(), 2);
+        assert_eq!(list.service.forwarded_hops, 3);
+        assert_eq!(text.service.forwarded_hops, 1, "the default");
+        assert!(UserSettings::default().trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn an_invalid_trusted_proxy_is_an_error_naming_the_key_and_the_entry() {
+        let error = load(r#"{"trustedProxies": "127.0.0.1, 10.0.0.0/33"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("trustedProxies") && error.contains("10.0.0.0/33"),
+            "{error}"
+        );
     }
 }

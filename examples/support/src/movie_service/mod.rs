@@ -8,20 +8,17 @@ use std::error::Error;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::response::Response;
 use portcullis_resource_guard::{Guard, GuardBuildError};
-use portcullis_response::{ApiResult, ErrorBody, Form, Message};
+use portcullis_response::{ErrorBody, Message};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::config::MovieServiceConfig;
 use crate::mongo::{connect_mongodb, mongodb_target};
 use crate::movies::{MemoryMovieStore, MongoMovieStore, Movie, MovieGenre, MovieStore};
 use crate::openapi::{BearerSecurity, swagger};
 use crate::server::{ReadyCheck, finish_router};
-use login::{LoginForm, LoginProxy};
+use login::LoginProxy;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -51,11 +48,7 @@ pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error 
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(resource::router::<Movie>(Arc::clone(&store)))
         .merge(resource::router::<MovieGenre>(Arc::clone(&store)))
-        .merge(
-            OpenApiRouter::new()
-                .routes(routes!(login_route))
-                .with_state(login),
-        )
+        .merge(login::router(login))
         .split_for_parts();
 
     // The guard checks any bearer token present and lets anonymous requests through;
@@ -121,24 +114,6 @@ async fn token_guard(config: &MovieServiceConfig) -> Result<Guard, GuardBuildErr
             .fetch_timeout(config.service.login_call_timeout());
     }
     builder.build().await
-}
-
-/// The login proxy: the form goes to the IAM's `/api/v1/admin/auth` through a circuit
-/// breaker, and the IAM's answer comes back as it was.
-#[utoipa::path(
-    post, path = "/api/v1/login", tag = "auth", operation_id = "login",
-    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "The IAM's token response, e.g. {\"token\": \"<JWT>\", \"tokenType\": \"Bearer\", \"expiresIn\": 3600}"),
-        (status = 401, description = "Wrong user or password", body = ErrorBody),
-        (status = 503, description = "The IAM is down, slow, or the breaker is open", body = ErrorBody)
-    )
-)]
-async fn login_route(
-    State(login): State<LoginProxy>,
-    Form(form): Form<LoginForm>,
-) -> ApiResult<Response> {
-    login.login(form).await
 }
 
 #[cfg(test)]

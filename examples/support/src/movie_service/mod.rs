@@ -21,6 +21,7 @@ use crate::mongo::{connect_mongodb, mongodb_target};
 use crate::movies::{MemoryMovieStore, MongoMovieStore, Movie, MovieGenre, MovieStore};
 use crate::openapi::{BearerSecurity, swagger};
 use crate::server::{ReadyCheck, finish_router};
+use crate::tls::{self, ExtraRoots};
 use login::{LoginForm, LoginProxy};
 
 #[derive(OpenApi)]
@@ -43,8 +44,15 @@ struct ApiDoc;
 /// Swagger UI and the common layers.
 pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error + Send + Sync>> {
     let store = open_store(config).await?;
-    let guard = token_guard(config).await?;
-    let login = LoginProxy::new(&config.service)?;
+    // HTTPS to the IAM: extra trusted roots, and no plain http:// off loopback unless
+    // allowInsecureHttp.
+    let roots = ExtraRoots::load(&config.common.tls_root_certificates)?;
+    for addr in login::auth_addrs(&config.service.auth_addr) {
+        tls::check_plain_http("authAddr", &addr, config.common.allow_insecure_http)?;
+    }
+    let guard = token_guard(config, &roots).await?;
+    let http = tls::http_client_builder(&roots)?.build()?;
+    let login = LoginProxy::new(&config.service, http)?;
 
     // Movies and genres are one generic resource; the login proxy is its own route. Each
     // part brings its OpenAPI operations, collected into one document.
@@ -94,9 +102,20 @@ async fn open_store(
 
 /// The token guard: the IAM's public keys from `authAddr` + `/.well-known/jwks.json`
 /// (fetched on first use and cached, so the IAM need not be up at start-up), or the
-/// shared HS256 secret when `jwtSecretPassword` is set.
-async fn token_guard(config: &MovieServiceConfig) -> Result<Guard, GuardBuildError> {
+/// shared HS256 secret when `jwtSecretPassword` is set. An `https://` `authAddr` is
+/// verified against Mozilla's roots and `tlsRootCertificates`.
+async fn token_guard(
+    config: &MovieServiceConfig,
+    roots: &ExtraRoots,
+) -> Result<Guard, GuardBuildError> {
     let mut builder = Guard::builder().issuer(config.common.issuer.clone());
+    for root in roots.iter() {
+        builder = builder.tls_root_certificate(root.to_vec());
+    }
+    if config.common.allow_insecure_http {
+        // Checked and warned about in `build`.
+        builder = builder.allow_insecure_http();
+    }
     if let Some(audience) = config.common.audience() {
         builder = builder.audience(audience);
     }

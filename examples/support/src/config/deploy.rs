@@ -62,7 +62,47 @@ pub(super) fn check_advertise_url(addr: SocketAddr, advertise_url: &str) -> Resu
 
 #[cfg(test)]
 mod tests {
+    use super::super::MovieServiceConfig;
     use super::*;
+
+    fn load(name: &str, json: &str) -> Result<MovieServiceConfig, ConfigError> {
+        let path = std::env::temp_dir().join(format!("portcullis-{}-{name}", std::process::id()));
+        std::fs::write(&path, json).unwrap();
+        let file = path.to_string_lossy().into_owned();
+        let loaded = MovieServiceConfig::load_from(&|key| {
+            (key == "PORTCULLIS_CONFIG").then(|| file.clone())
+        });
+        std::fs::remove_file(path).unwrap();
+        loaded
+    }
+
+    #[test]
+    fn the_deployment_keys_load_from_a_file() {
+        let config = load(
+            "deploy.json",
+            r#"{"port": "[::]:8809", "advertiseUrl": "http://movies-1:8809",
+                "consoleLogFormat": "json", "tlsRootCertificates": "/ca/a.pem, /ca/b.pem",
+                "allowInsecureHttp": true}"#,
+        )
+        .unwrap();
+        assert_eq!(config.common.console_log_format, ConsoleLogFormat::Json);
+        assert_eq!(
+            config.common.tls_root_certificates,
+            [PathBuf::from("/ca/a.pem"), PathBuf::from("/ca/b.pem")]
+        );
+        assert!(config.common.allow_insecure_http);
+
+        let defaults = load("defaults.json", "{}").unwrap();
+        assert_eq!(defaults.common.console_log_format, ConsoleLogFormat::Text);
+        assert!(defaults.common.tls_root_certificates.is_empty());
+        assert!(!defaults.common.allow_insecure_http);
+
+        assert!(matches!(
+            load("wildcard.json", r#"{"port": "0.0.0.0:8809"}"#),
+            Err(ConfigError::AdvertiseUrlMissing(_))
+        ));
+        assert!(load("format.json", r#"{"consoleLogFormat": "xml"}"#).is_err());
+    }
 
     #[test]
     fn a_wildcard_bind_needs_an_absolute_advertise_url() {

@@ -98,7 +98,10 @@ async fn json_console_logs_are_json_lines_on_stdout_carrying_the_request_id() {
         }
         let value: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|error| panic!("not JSON ({error}): {line}"));
-        assert!(value["timestamp"].is_string() && value["level"].is_string(), "{line}");
+        assert!(
+            value["timestamp"].is_string() && value["level"].is_string(),
+            "{line}"
+        );
         if line.contains(&request_id) {
             assert_eq!(value["span"]["request_id"], request_id.as_str(), "{line}");
             request_lines += 1;

@@ -36,7 +36,9 @@ fn test_pki() -> TestPki {
     let server_key = KeyPair::generate().unwrap();
     let mut params =
         CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "iam.test");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "iam.test");
     let server = params.signed_by(&server_key, &ca).unwrap();
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -99,7 +101,10 @@ async fn proxied_login(client: &reqwest::Client, movies: &Service) -> (StatusCod
         .expect("send the proxied login");
     let status = response.status();
     let body: serde_json::Value = response.json().await.expect("a JSON answer");
-    (status, body["token"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["token"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 async fn add_movie(client: &reqwest::Client, movies: &Service, token: &str) -> StatusCode {
@@ -114,8 +119,7 @@ async fn add_movie(client: &reqwest::Client, movies: &Service, token: &str) -> S
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jwks_and_proxied_logins_go_over_https_to_a_trusted_private_ca_and_fail_closed_otherwise()
-{
+async fn jwks_and_proxied_logins_go_over_https_to_a_trusted_private_ca_and_fail_closed_otherwise() {
     let pki = test_pki();
     let dir = TempDir::new("e2e-tls");
     let ca_file: PathBuf = dir.path().join("test-ca.pem");

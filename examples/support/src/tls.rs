@@ -190,7 +190,10 @@ mod tests {
             assert!(check_plain_http("authAddr", url, false).is_ok(), "{url}");
         }
         let refused = check_plain_http("authAddr", "http://iam:8808", false).unwrap_err();
-        assert!(refused.to_string().contains("allowInsecureHttp"), "{refused}");
+        assert!(
+            refused.to_string().contains("allowInsecureHttp"),
+            "{refused}"
+        );
         assert!(check_plain_http("authAddr", "http://10.0.0.5:8808", true).is_ok());
     }
 

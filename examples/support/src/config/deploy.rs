@@ -45,7 +45,10 @@ pub(super) fn path_list<'de, D: Deserializer<'de>>(
 
 /// A service bound to every interface (`0.0.0.0`, `[::]`) cannot tell others its own
 /// address: it must be given one (`advertiseUrl`), an absolute `http(s)://` URL.
-pub(super) fn check_advertise_url(addr: SocketAddr, advertise_url: &str) -> Result<(), ConfigError> {
+pub(super) fn check_advertise_url(
+    addr: SocketAddr,
+    advertise_url: &str,
+) -> Result<(), ConfigError> {
     let advertise_url = advertise_url.trim();
     if advertise_url.is_empty() {
         return if addr.ip().is_unspecified() {

@@ -50,7 +50,13 @@ pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error 
     for addr in login::auth_addrs(&config.service.auth_addr) {
         tls::check_plain_http("authAddr", &addr, config.common.allow_insecure_http)?;
     }
-    let guard = token_guard(config, &roots).await?;
+    // One TLS setup for both: the guard fetches the JWKS with this client too (its own
+    // default would read the system's CA store, which a scratch image has none of).
+    let jwks_client = tls::http_client_builder(&roots)?
+        .timeout(config.service.login_call_timeout())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let guard = token_guard(config, jwks_client).await?;
     let http = tls::http_client_builder(&roots)?.build()?;
     let login = LoginProxy::new(&config.service, http)?;
 
@@ -103,15 +109,14 @@ async fn open_store(
 /// The token guard: the IAM's public keys from `authAddr` + `/.well-known/jwks.json`
 /// (fetched on first use and cached, so the IAM need not be up at start-up), or the
 /// shared HS256 secret when `jwtSecretPassword` is set. An `https://` `authAddr` is
-/// verified against Mozilla's roots and `tlsRootCertificates`.
+/// fetched with `jwks_client` (Mozilla's roots and `tlsRootCertificates`).
 async fn token_guard(
     config: &MovieServiceConfig,
-    roots: &ExtraRoots,
+    jwks_client: reqwest::Client,
 ) -> Result<Guard, GuardBuildError> {
-    let mut builder = Guard::builder().issuer(config.common.issuer.clone());
-    for root in roots.iter() {
-        builder = builder.tls_root_certificate(root.to_vec());
-    }
+    let mut builder = Guard::builder()
+        .issuer(config.common.issuer.clone())
+        .http_client(jwks_client);
     if config.common.allow_insecure_http {
         // Checked and warned about in `build`.
         builder = builder.allow_insecure_http();

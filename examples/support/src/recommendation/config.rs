@@ -200,13 +200,14 @@ pub fn parse(
         return Err("--call-timeout-ms must be above 0".into());
     }
 
-    let root_files: Vec<PathBuf> = setting("tls-root-certificates", "PORTCULLIS_TLS_ROOT_CERTIFICATES")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|path| !path.is_empty())
-        .map(PathBuf::from)
-        .collect();
+    let root_files: Vec<PathBuf> =
+        setting("tls-root-certificates", "PORTCULLIS_TLS_ROOT_CERTIFICATES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+            .collect();
     let tls_roots = ExtraRoots::load(&root_files).map_err(|error| error.to_string())?;
     let allow_insecure_http = match setting("allow-insecure-http", "PORTCULLIS_ALLOW_INSECURE_HTTP")
         .as_deref()

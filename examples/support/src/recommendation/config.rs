@@ -110,6 +110,8 @@ const FLAGS: [&str; 12] = [
 
 /// What the command line asked for.
 #[derive(Debug, PartialEq, Eq)]
+// Built once at start-up and moved out at once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     /// Run with this configuration.
     Run(Config),

@@ -114,7 +114,13 @@ struct Tally {
 }
 
 async fn run(config: &Config, source: &MovieSource) -> ExitCode {
-    let login = Login::new(config);
+    let login = match Login::new(config) {
+        Ok(login) => login,
+        Err(message) => {
+            eprintln!("recommendation_client: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let mut token: Option<String> = None;
     let mut last_good: Option<Vec<Movie>> = None;
     let mut tally = Tally::default();

@@ -8,6 +8,7 @@
 //! | [`config`]          | each service's configuration: file, `PORTCULLIS_*` variables, secrets |
 //! | [`logging`]         | console and rotated JSON-file logs |
 //! | [`server`]          | probes, the common layers, binding, graceful shutdown |
+//! | [`tls`]             | HTTPS between services: trusted roots, the reqwest client, the plain-http rule |
 //! | [`mongo`]           | the `MongoDB` connection both services may use |
 //! | [`openapi`]         | the bearer scheme and Swagger UI |
 //! | [`movies`]          | the movie data model and its stores (memory, `MongoDB`) |
@@ -28,6 +29,7 @@ pub mod movies;
 pub mod openapi;
 pub mod recommendation;
 pub mod server;
+pub mod tls;
 pub mod user_service;
 
 #[cfg(feature = "testing")]

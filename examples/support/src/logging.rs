@@ -1,8 +1,12 @@
-//! Logging: human-readable lines on stderr, and (when `enableGinFileLog` is on) JSON lines
-//! in `logFilename`, rotated by size like the original project's lumberjack logs.
+//! Logging: on the console, human-readable lines on stderr or (`consoleLogFormat=json`)
+//! JSON lines on stdout; and (when `enableGinFileLog` is on) JSON lines in `logFilename`,
+//! rotated by size like the original project's lumberjack logs.
 //!
-//! stdout is kept for the one `listening on http://...` line that tests and scripts read,
-//! so logs go to stderr. The level comes from `RUST_LOG` (default `info`).
+//! Text logs go to stderr so that stdout holds only the `listening on http://...` line
+//! that tests and scripts read. JSON logs go to stdout, the container convention (what
+//! `docker logs` and Kubernetes collect); that one line stays the only non-JSON line there.
+//! A request's lines carry its `request_id` (the `x-request-id` of the response) under
+//! `span`. The level comes from `RUST_LOG` (default `info`).
 
 use std::fs;
 use std::io;
@@ -17,7 +21,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::CommonConfig;
+use crate::config::{CommonConfig, ConsoleLogFormat};
 
 const MEGABYTE: usize = 1024 * 1024;
 
@@ -25,10 +29,17 @@ const MEGABYTE: usize = 1024 * 1024;
 pub fn init(config: &CommonConfig) -> io::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
-    let console = config.enable_gin_console_log.then(|| {
+    let console = config.enable_gin_console_log;
+    let text = (console && config.console_log_format == ConsoleLogFormat::Text).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(io::stderr)
             .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+    });
+    let json = (console && config.console_log_format == ConsoleLogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_span_list(false)
+            .with_writer(io::stdout)
     });
     let file = if config.enable_gin_file_log {
         let writer = RotatingFile::open(config)?;
@@ -44,7 +55,8 @@ pub fn init(config: &CommonConfig) -> io::Result<()> {
     // A second `init` (local_stack runs two services in one process) keeps the first.
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(console)
+        .with(text)
+        .with(json)
         .with(file)
         .try_init();
     Ok(())

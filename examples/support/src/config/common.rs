@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::deploy::{ConsoleLogFormat, path_list};
 use super::sources::{parse_listen_addr, string_or_number};
 use super::{ConfigError, Secret};
 
@@ -67,6 +68,24 @@ pub struct CommonConfig {
     pub idle_timeout_secs: u64,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
+
+    // Deployment: advertised address, console log format, HTTPS between services.
+    /// The URL other services and clients should call this one at (a container or pod
+    /// name, a load balancer). Required when `port` binds every interface (`0.0.0.0:8808`,
+    /// `[::]:8808`); empty by default.
+    #[serde(deserialize_with = "string_or_number")]
+    pub advertise_url: String,
+    /// `text` (the default: human-readable, stderr) or `json` (one object a line on
+    /// stdout, each request's lines with its `request_id`).
+    pub console_log_format: ConsoleLogFormat,
+    /// PEM files of extra roots trusted for `https://` calls to other services (the
+    /// JWKS, the login proxy); a list, or paths separated by commas. Empty by default:
+    /// Mozilla's roots only.
+    #[serde(deserialize_with = "path_list")]
+    pub tls_root_certificates: Vec<PathBuf>,
+    /// Allows plain `http://` to other services off loopback (with a loud warning).
+    /// Default false: such a URL stops the service at start-up.
+    pub allow_insecure_http: bool,
 }
 
 impl Default for CommonConfig {
@@ -95,6 +114,10 @@ impl Default for CommonConfig {
             // proxy, not the service, closes them (no request sent into a closing socket).
             idle_timeout_secs: 75,
             max_connections: 1024,
+            advertise_url: String::new(),
+            console_log_format: ConsoleLogFormat::Text,
+            tls_root_certificates: Vec::new(),
+            allow_insecure_http: false,
         }
     }
 }

@@ -18,6 +18,7 @@
 //! 5. `MONGODB_URI`, which wins over `mgAddrs`/`mgDbUsername`/`mgDbPassword`.
 
 mod common;
+mod deploy;
 mod secret;
 mod services;
 mod sources;
@@ -28,6 +29,7 @@ use figment::Figment;
 use figment::providers::{Format, Json};
 
 pub use common::CommonConfig;
+pub use deploy::ConsoleLogFormat;
 pub use secret::Secret;
 pub use services::{MovieSettings, ServiceSettings, UserSettings};
 pub use sources::parse_listen_addr;
@@ -70,6 +72,15 @@ pub enum ConfigError {
     /// `port` is neither a number nor `host:port`.
     #[error("invalid port {0:?}: expected \":8808\", \"8808\" or \"127.0.0.1:8808\"")]
     Port(String),
+    /// `port` binds every interface but `advertiseUrl` does not say where to call.
+    #[error(
+        "port binds every interface ({0}): set advertiseUrl (PORTCULLIS_ADVERTISE_URL) to the \
+         URL others should call, e.g. http://user-service:8808"
+    )]
+    AdvertiseUrlMissing(std::net::SocketAddr),
+    /// `advertiseUrl` is not an absolute `http(s)://` URL.
+    #[error("invalid advertiseUrl {0:?}: expected an absolute http:// or https:// URL")]
+    AdvertiseUrl(String),
 }
 
 impl<S: ServiceSettings> Config<S> {
@@ -115,7 +126,7 @@ impl<S: ServiceSettings> Config<S> {
             .filter(|uri| !uri.trim().is_empty())
             .map(Secret::new);
         service.read_secrets(var)?;
-        common.socket_addr()?;
+        deploy::check_advertise_url(common.socket_addr()?, &common.advertise_url)?;
         Ok(Self {
             common,
             service,

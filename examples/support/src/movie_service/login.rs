@@ -130,8 +130,9 @@ pub struct LoginProxy {
 impl LoginProxy {
     /// A proxy to the IAM instances of `authAddr` (one base URL, or several separated by
     /// commas), with the breaker settings from `config`; transitions are logged so an
-    /// operator sees the IAM going away and coming back.
-    pub fn new(config: &MovieSettings) -> Result<Self, ClientBuildError> {
+    /// operator sees the IAM going away and coming back. `http` is the client the calls go
+    /// through (HTTPS settings: [`crate::tls::http_client_builder`]).
+    pub fn new(config: &MovieSettings, http: reqwest::Client) -> Result<Self, ClientBuildError> {
         let call_timeout = config.login_call_timeout();
         let reset_timeout = config.login_reset_timeout();
         let breaker = CircuitBreaker::builder()
@@ -147,6 +148,7 @@ impl LoginProxy {
         let client = BalancedClient::builder()
             .upstreams(auth_addrs(&config.auth_addr))
             .breaker(breaker)
+            .http_client(http)
             .build()?;
         Ok(Self { client })
     }

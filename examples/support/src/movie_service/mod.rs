@@ -18,6 +18,7 @@ use crate::mongo::{connect_mongodb, mongodb_target};
 use crate::movies::{MemoryMovieStore, MongoMovieStore, Movie, MovieGenre, MovieStore};
 use crate::openapi::{BearerSecurity, swagger};
 use crate::server::{ReadyCheck, finish_router};
+use crate::tls::{self, ExtraRoots};
 use login::LoginProxy;
 
 #[derive(OpenApi)]
@@ -40,8 +41,21 @@ struct ApiDoc;
 /// Swagger UI and the common layers.
 pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error + Send + Sync>> {
     let store = open_store(config).await?;
-    let guard = token_guard(config).await?;
-    let login = LoginProxy::new(&config.service)?;
+    // HTTPS to the IAM: extra trusted roots, and no plain http:// off loopback unless
+    // allowInsecureHttp.
+    let roots = ExtraRoots::load(&config.common.tls_root_certificates)?;
+    for addr in login::auth_addrs(&config.service.auth_addr) {
+        tls::check_plain_http("authAddr", &addr, config.common.allow_insecure_http)?;
+    }
+    // One TLS setup for both: the guard fetches the JWKS with this client too (its own
+    // default would read the system's CA store, which a scratch image has none of).
+    let jwks_client = tls::http_client_builder(&roots)?
+        .timeout(config.service.login_call_timeout())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let guard = token_guard(config, jwks_client).await?;
+    let http = tls::http_client_builder(&roots)?.build()?;
+    let login = LoginProxy::new(&config.service, http)?;
 
     // Movies and genres are one generic resource; the login proxy is its own route. Each
     // part brings its OpenAPI operations, collected into one document.
@@ -87,9 +101,19 @@ async fn open_store(
 
 /// The token guard: the IAM's public keys from `authAddr` + `/.well-known/jwks.json`
 /// (fetched on first use and cached, so the IAM need not be up at start-up), or the
-/// shared HS256 secret when `jwtSecretPassword` is set.
-async fn token_guard(config: &MovieServiceConfig) -> Result<Guard, GuardBuildError> {
-    let mut builder = Guard::builder().issuer(config.common.issuer.clone());
+/// shared HS256 secret when `jwtSecretPassword` is set. An `https://` `authAddr` is
+/// fetched with `jwks_client` (Mozilla's roots and `tlsRootCertificates`).
+async fn token_guard(
+    config: &MovieServiceConfig,
+    jwks_client: reqwest::Client,
+) -> Result<Guard, GuardBuildError> {
+    let mut builder = Guard::builder()
+        .issuer(config.common.issuer.clone())
+        .http_client(jwks_client);
+    if config.common.allow_insecure_http {
+        // Checked and warned about in `build`.
+        builder = builder.allow_insecure_http();
+    }
     if let Some(audience) = config.common.audience() {
         builder = builder.audience(audience);
     }

@@ -1,7 +1,10 @@
 //! The client's settings: command-line flags first, then `PORTCULLIS_*` environment
 //! variables, then defaults.
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::tls::ExtraRoots;
 
 /// The usage text printed by `--help` and after a usage error.
 pub const USAGE: &str = "\
@@ -25,6 +28,10 @@ OPTIONS (each also read from the environment variable shown):
     --reset-timeout-ms MS   open time before a half-open probe    PORTCULLIS_RESET_TIMEOUT_MS [default: 3000]
     --login-timeout-ms MS   time allowed for a login at the IAM   PORTCULLIS_LOGIN_TIMEOUT_MS [default: 10000]
                             (password hashing is deliberately slow, more so in debug builds)
+    --tls-root-certificates PATHS   PEM files of extra roots trusted for https:// (comma-separated)
+                                                       PORTCULLIS_TLS_ROOT_CERTIFICATES
+    --allow-insecure-http BOOL      allow plain http:// off loopback (with a warning)
+                                                       PORTCULLIS_ALLOW_INSECURE_HTTP [default: false]
     -h, --help              print this text
 
 Base URLs may carry a path prefix (a gateway route such as
@@ -60,6 +67,10 @@ pub struct Config {
     pub reset_timeout: Duration,
     /// Time allowed for one login at the IAM.
     pub login_timeout: Duration,
+    /// Extra roots trusted for `https://` (read from `--tls-root-certificates`).
+    pub tls_roots: ExtraRoots,
+    /// Allows plain `http://` off loopback (with a warning).
+    pub allow_insecure_http: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -75,12 +86,14 @@ impl std::fmt::Debug for Config {
             .field("call_timeout", &self.call_timeout)
             .field("reset_timeout", &self.reset_timeout)
             .field("login_timeout", &self.login_timeout)
+            .field("tls_roots", &self.tls_roots.len())
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish()
     }
 }
 
 /// The flags that take a value.
-const FLAGS: [&str; 10] = [
+const FLAGS: [&str; 12] = [
     "iam",
     "movies",
     "user",
@@ -91,10 +104,14 @@ const FLAGS: [&str; 10] = [
     "call-timeout-ms",
     "reset-timeout-ms",
     "login-timeout-ms",
+    "tls-root-certificates",
+    "allow-insecure-http",
 ];
 
 /// What the command line asked for.
 #[derive(Debug, PartialEq, Eq)]
+// Built once at start-up and moved out at once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     /// Run with this configuration.
     Run(Config),
@@ -185,6 +202,28 @@ pub fn parse(
         return Err("--call-timeout-ms must be above 0".into());
     }
 
+    let root_files: Vec<PathBuf> =
+        setting("tls-root-certificates", "PORTCULLIS_TLS_ROOT_CERTIFICATES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+            .collect();
+    let tls_roots = ExtraRoots::load(&root_files).map_err(|error| error.to_string())?;
+    let allow_insecure_http = match setting("allow-insecure-http", "PORTCULLIS_ALLOW_INSECURE_HTTP")
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("" | "false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(format!(
+                "--allow-insecure-http (PORTCULLIS_ALLOW_INSECURE_HTTP) must be true or false, not {other:?}"
+            ));
+        }
+    };
+
     Ok(Parsed::Run(Config {
         iam_url,
         movie_urls,
@@ -204,6 +243,8 @@ pub fn parse(
             "PORTCULLIS_LOGIN_TIMEOUT_MS",
             10_000,
         )?),
+        tls_roots,
+        allow_insecure_http,
     }))
 }
 
@@ -291,6 +332,8 @@ mod tests {
         assert!(run(&["--frobnicate", "1"], &[]).is_err());
         assert!(run(&["--iam"], &[]).is_err());
         assert!(run(&["--max-failures", "0"], &[]).is_err());
+        assert!(run(&["--allow-insecure-http", "yes"], &[]).is_err());
+        assert!(run(&["--tls-root-certificates", "/nonexistent/ca.pem"], &[]).is_err());
         assert_eq!(run(&["--help"], &[]), Ok(Parsed::Help));
     }
 }

@@ -25,17 +25,21 @@ pub struct Login {
 
 impl Login {
     /// A login at `config.iam_url` as `config.user`, each attempt bounded by
-    /// `config.login_timeout`.
-    pub fn new(config: &Config) -> Self {
-        Self {
+    /// `config.login_timeout`, over HTTPS with `config.tls_roots` trusted as well.
+    pub fn new(config: &Config) -> Result<Self, String> {
+        crate::tls::check_plain_http("--iam", &config.iam_url, config.allow_insecure_http)
+            .map_err(|error| error.to_string())?;
+        let http = crate::tls::http_client_builder(&config.tls_roots)
+            .map_err(|error| error.to_string())?
+            .timeout(config.login_timeout)
+            .build()
+            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+        Ok(Self {
             url: format!("{}/api/v1/admin/auth", config.iam_url),
             user: config.user.clone(),
             password: config.password.clone(),
-            http: reqwest::Client::builder()
-                .timeout(config.login_timeout)
-                .build()
-                .expect("a client without TLS settings always builds"),
-        }
+            http,
+        })
     }
 
     /// A fresh token. Prints a `login:` line; never prints the password or the token.

@@ -63,7 +63,12 @@ impl MovieSource {
             .on_open(transition("open"))
             .on_half_open(transition("half_open"))
             .on_close(transition("closed"));
-        let http = reqwest::Client::builder()
+        for url in &config.movie_urls {
+            crate::tls::check_plain_http("--movies", url, config.allow_insecure_http)
+                .map_err(|error| error.to_string())?;
+        }
+        let http = crate::tls::http_client_builder(&config.tls_roots)
+            .map_err(|error| error.to_string())?
             .connect_timeout(config.call_timeout)
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;

@@ -1,0 +1,127 @@
+//! The deployment keys' types and checks: `consoleLogFormat`, `tlsRootCertificates`, and
+//! the rule that a wildcard bind needs an `advertiseUrl`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+
+use super::ConfigError;
+
+/// How console logs are written (`consoleLogFormat`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsoleLogFormat {
+    /// Human-readable lines on stderr. The default.
+    #[default]
+    Text,
+    /// One JSON object a line on stdout, the container convention; each request's lines
+    /// carry its `request_id`.
+    Json,
+}
+
+/// `["a.pem", "b.pem"]`, or one string with paths separated by commas (how an environment
+/// variable gives a list: `PORTCULLIS_TLS_ROOT_CERTIFICATES=/ca/a.pem,/ca/b.pem`).
+pub(super) fn path_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let paths = match Raw::deserialize(deserializer)? {
+        Raw::One(text) => text.split(',').map(str::to_owned).collect(),
+        Raw::Many(paths) => paths,
+    };
+    Ok(paths
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// A service bound to every interface (`0.0.0.0`, `[::]`) cannot tell others its own
+/// address: it must be given one (`advertiseUrl`), an absolute `http(s)://` URL.
+pub(super) fn check_advertise_url(
+    addr: SocketAddr,
+    advertise_url: &str,
+) -> Result<(), ConfigError> {
+    let advertise_url = advertise_url.trim();
+    if advertise_url.is_empty() {
+        return if addr.ip().is_unspecified() {
+            Err(ConfigError::AdvertiseUrlMissing(addr))
+        } else {
+            Ok(())
+        };
+    }
+    match url::Url::parse(advertise_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+        _ => Err(ConfigError::AdvertiseUrl(advertise_url.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::MovieServiceConfig;
+    use super::*;
+
+    fn load(name: &str, json: &str) -> Result<MovieServiceConfig, ConfigError> {
+        let path = std::env::temp_dir().join(format!("portcullis-{}-{name}", std::process::id()));
+        std::fs::write(&path, json).unwrap();
+        let file = path.to_string_lossy().into_owned();
+        let loaded = MovieServiceConfig::load_from(&|key| {
+            (key == "PORTCULLIS_CONFIG").then(|| file.clone())
+        });
+        std::fs::remove_file(path).unwrap();
+        loaded
+    }
+
+    #[test]
+    fn the_deployment_keys_load_from_a_file() {
+        let config = load(
+            "deploy.json",
+            r#"{"port": "[::]:8809", "advertiseUrl": "http://movies-1:8809",
+                "consoleLogFormat": "json", "tlsRootCertificates": "/ca/a.pem, /ca/b.pem",
+                "allowInsecureHttp": true}"#,
+        )
+        .unwrap();
+        assert_eq!(config.common.console_log_format, ConsoleLogFormat::Json);
+        assert_eq!(
+            config.common.tls_root_certificates,
+            [PathBuf::from("/ca/a.pem"), PathBuf::from("/ca/b.pem")]
+        );
+        assert!(config.common.allow_insecure_http);
+
+        let defaults = load("defaults.json", "{}").unwrap();
+        assert_eq!(defaults.common.console_log_format, ConsoleLogFormat::Text);
+        assert!(defaults.common.tls_root_certificates.is_empty());
+        assert!(!defaults.common.allow_insecure_http);
+
+        assert!(matches!(
+            load("wildcard.json", r#"{"port": "0.0.0.0:8809"}"#),
+            Err(ConfigError::AdvertiseUrlMissing(_))
+        ));
+        assert!(load("format.json", r#"{"consoleLogFormat": "xml"}"#).is_err());
+    }
+
+    #[test]
+    fn a_wildcard_bind_needs_an_absolute_advertise_url() {
+        let any: SocketAddr = "0.0.0.0:8808".parse().unwrap();
+        let any6: SocketAddr = "[::]:8808".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:8808".parse().unwrap();
+        assert!(matches!(
+            check_advertise_url(any, ""),
+            Err(ConfigError::AdvertiseUrlMissing(_))
+        ));
+        assert!(check_advertise_url(any6, " ").is_err());
+        assert!(check_advertise_url(local, "").is_ok());
+        assert!(check_advertise_url(any, "http://user-service-1:8808").is_ok());
+        assert!(matches!(
+            check_advertise_url(any, "user-service-1:8808"),
+            Err(ConfigError::AdvertiseUrl(_))
+        ));
+    }
+}

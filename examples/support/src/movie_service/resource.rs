@@ -4,44 +4,58 @@
 //! | route                         | who           |
 //! |-------------------------------|---------------|
 //! | `GET /api/v1/<plural>/list`   | anyone        |
-//! | `POST /api/v1/<plural>`       | any signed-in user |
+//! | `POST /api/v1/<plural>`       | role `admin` or scope `movies:write` |
 //! | `GET /api/v1/<plural>/{id}`   | anyone        |
-//! | `PATCH /api/v1/<plural>/{id}` | role `admin`  |
-//! | `DELETE /api/v1/<plural>/{id}`| role `admin`  |
+//! | `PATCH /api/v1/<plural>/{id}` | role `admin` or scope `movies:write` |
+//! | `DELETE /api/v1/<plural>/{id}`| role `admin` or scope `movies:write` |
+//!
+//! The lists are paged with `offset` and `limit` (1 to 1000, default 100); the size of the
+//! whole list is in the `X-Total-Count` header, and the body stays the original project's
+//! bare JSON array.
 //!
 //! utoipa's `#[utoipa::path]` needs a literal path per handler, so the generic handlers
 //! carry no attribute; [`router`] builds each route's `OpenAPI` operation from the
 //! resource's names and types instead, and hands both to utoipa-axum together, so the
-//! document and the routes cannot drift apart.
+//! document and the routes cannot drift apart. The document states every status a
+//! handler or the service's layers can answer, and the field rules ([`Input`]) the
+//! handlers check.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::{MethodRouter, get, post};
 use futures_util::future::BoxFuture;
+use http::{HeaderName, HeaderValue};
 use mongodb::bson::oid::ObjectId;
-use portcullis_resource_guard::Claims;
-use portcullis_response::{ApiError, ApiResult, Json, Message, Path};
-use serde::Serialize;
+use portcullis_resource_guard::{Claims, GuardError};
+use portcullis_response::{ApiError, ApiResult, Json, JsonObject, Message, Path, Query};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{
     HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, PathItemBuilder,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, Schema};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, PathItem, Paths, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::movies::{
-    GenrePatch, Movie, MovieGenre, MoviePatch, MovieStore, NewGenre, NewMovie, StoreError,
-    ValidationError,
+    DEFAULT_LIMIT, GenrePatch, Input, Listed, MAX_LIMIT, MAX_OFFSET, Movie, MovieGenre,
+    MoviePatch, MovieStore, NewGenre, NewMovie, Page, StoreError,
 };
 use crate::openapi::BEARER;
 
-/// The role that may change and delete.
-const ADMIN: &str = "admin";
+/// The role that may add, change and delete.
+pub const ADMIN_ROLE: &str = "admin";
+/// The scope that may add, change and delete (for clients without a user's role).
+pub const WRITE_SCOPE: &str = "movies:write";
+/// The response header with the size of the whole list.
+pub const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+/// A path id: what `ObjectId::parse_str` accepts.
+pub const ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
 
 /// The store the handlers share.
 type Store = Arc<dyn MovieStore>;
@@ -50,9 +64,9 @@ type Store = Arc<dyn MovieStore>;
 /// [`MovieStore`] methods keep it.
 pub trait Resource: Sized + Serialize + ToSchema + Send + 'static {
     /// The body of `POST`.
-    type New: DeserializeOwned + ToSchema + Send + 'static;
+    type New: Input + DeserializeOwned + ToSchema + Send + 'static;
     /// The body of `PATCH`: the fields to change.
-    type Patch: DeserializeOwned + ToSchema + Send + 'static;
+    type Patch: Input + DeserializeOwned + ToSchema + Send + 'static;
 
     /// The singular name in messages and operation ids: `"Movie"`.
     const NAME: &'static str;
@@ -61,13 +75,8 @@ pub trait Resource: Sized + Serialize + ToSchema + Send + 'static {
     /// What makes input invalid, for the documented 400.
     const INPUT_RULES: &'static str;
 
-    /// Checks a new record.
-    fn validate_new(new: &Self::New) -> Result<(), ValidationError>;
-    /// Checks a patch.
-    fn validate_patch(patch: &Self::Patch) -> Result<(), ValidationError>;
-
-    /// Every record, oldest first.
-    fn list(store: &dyn MovieStore) -> BoxFuture<'_, Result<Vec<Self>, StoreError>>;
+    /// One page of the records, oldest first, and their number.
+    fn list(store: &dyn MovieStore, page: Page) -> BoxFuture<'_, Result<Listed<Self>, StoreError>>;
     /// One record.
     fn get(store: &dyn MovieStore, id: ObjectId) -> BoxFuture<'_, Result<Self, StoreError>>;
     /// Stores a new record.
@@ -88,16 +97,10 @@ impl Resource for Movie {
     const NAME: &'static str = "Movie";
     const PLURAL: &'static str = "movies";
     const INPUT_RULES: &'static str =
-        "Invalid input (name required, url a URL, 400 characters at most)";
+        "A field breaks its rule: `name` only whitespace, `url` or `coverImage` not matching its pattern, a field over 400 characters";
 
-    fn validate_new(new: &NewMovie) -> Result<(), ValidationError> {
-        new.validate()
-    }
-    fn validate_patch(patch: &MoviePatch) -> Result<(), ValidationError> {
-        patch.validate()
-    }
-    fn list(store: &dyn MovieStore) -> BoxFuture<'_, Result<Vec<Self>, StoreError>> {
-        store.list_movies()
+    fn list(store: &dyn MovieStore, page: Page) -> BoxFuture<'_, Result<Listed<Self>, StoreError>> {
+        store.list_movies(page)
     }
     fn get(store: &dyn MovieStore, id: ObjectId) -> BoxFuture<'_, Result<Self, StoreError>> {
         store.get_movie(id)
@@ -122,16 +125,10 @@ impl Resource for MovieGenre {
     type Patch = GenrePatch;
     const NAME: &'static str = "Genre";
     const PLURAL: &'static str = "genres";
-    const INPUT_RULES: &'static str = "Invalid input (name required, 400 characters at most)";
+    const INPUT_RULES: &'static str = "A field breaks its rule: `name` only whitespace, a field over 400 characters";
 
-    fn validate_new(new: &NewGenre) -> Result<(), ValidationError> {
-        new.validate()
-    }
-    fn validate_patch(patch: &GenrePatch) -> Result<(), ValidationError> {
-        patch.validate()
-    }
-    fn list(store: &dyn MovieStore) -> BoxFuture<'_, Result<Vec<Self>, StoreError>> {
-        store.list_genres()
+    fn list(store: &dyn MovieStore, page: Page) -> BoxFuture<'_, Result<Listed<Self>, StoreError>> {
+        store.list_genres(page)
     }
     fn get(store: &dyn MovieStore, id: ObjectId) -> BoxFuture<'_, Result<Self, StoreError>> {
         store.get_genre(id)
@@ -154,14 +151,15 @@ impl Resource for MovieGenre {
 /// The five routes of `R` on `store`, with their `OpenAPI` operations and schemas.
 pub fn router<R: Resource>(store: Store) -> OpenApiRouter {
     let plural = R::PLURAL;
-    let mut schemas = Vec::new();
-    for (name, schema) in [
-        (R::name(), R::schema()),
-        (R::New::name(), R::New::schema()),
-        (R::Patch::name(), R::Patch::schema()),
-    ] {
-        schemas.push((name.into_owned(), schema));
-    }
+    let mut new = R::New::schema();
+    R::New::document(&mut new);
+    let mut patch = R::Patch::schema();
+    R::Patch::document(&mut patch);
+    let schemas = vec![
+        (R::name().into_owned(), R::schema()),
+        (R::New::name().into_owned(), new),
+        (R::Patch::name().into_owned(), patch),
+    ];
     let route = |path: String, item: PathItem, method_router: MethodRouter<Store>| {
         let mut paths = Paths::new();
         paths.paths.insert(path, item);
@@ -190,19 +188,48 @@ pub fn router<R: Resource>(store: Store) -> OpenApiRouter {
         .with_state(store)
 }
 
-/// `GET /api/v1/<plural>/list`: every record (public).
-async fn list<R: Resource>(State(store): State<Store>) -> ApiResult<Json<Vec<R>>> {
-    let records = R::list(&*store).await.map_err(store_error::<R>)?;
-    Ok(Json(records))
+/// The list query: `offset` and `limit`, both optional.
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    offset: Option<u64>,
+    limit: Option<u64>,
 }
 
-/// `POST /api/v1/<plural>`: adds a record (any signed-in user) and returns it.
+impl ListParams {
+    /// The page asked for; a value out of range is 400, never clamped.
+    fn page(&self) -> ApiResult<Page> {
+        Page::new(
+            self.offset.unwrap_or(0),
+            self.limit.unwrap_or(DEFAULT_LIMIT),
+        )
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+}
+
+/// `GET /api/v1/<plural>/list`: one page of the records (public), with the size of the
+/// whole list in `X-Total-Count`.
+async fn list<R: Resource>(
+    State(store): State<Store>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<([(HeaderName, HeaderValue); 1], Json<Vec<R>>)> {
+    let page = params.page()?;
+    let listed = R::list(&*store, page).await.map_err(store_error::<R>)?;
+    Ok((
+        [(TOTAL_COUNT, HeaderValue::from(listed.total))],
+        Json(listed.items),
+    ))
+}
+
+/// `POST /api/v1/<plural>`: adds a record (role `admin` or scope `movies:write`) and
+/// returns it.
 async fn add<R: Resource>(
     claims: Claims,
     State(store): State<Store>,
-    Json(new): Json<R::New>,
+    JsonObject(new): JsonObject<R::New>,
 ) -> ApiResult<Json<R>> {
-    R::validate_new(&new).map_err(|e| ApiError::validation(e.to_string()))?;
+    may_write(&claims)?;
+    new.validate()
+        .map_err(|e| ApiError::validation(e.to_string()))?;
     let record = R::add(&*store, new).await.map_err(store_error::<R>)?;
     tracing::info!(kind = R::NAME, by = %claims.sub, "record added");
     Ok(Json(record))
@@ -219,33 +246,47 @@ async fn fetch<R: Resource>(
     Ok(Json(record))
 }
 
-/// `PATCH /api/v1/<plural>/{id}`: changes the fields given (role `admin`).
+/// `PATCH /api/v1/<plural>/{id}`: changes the fields given (role `admin` or scope
+/// `movies:write`).
 async fn update<R: Resource>(
     claims: Claims,
     State(store): State<Store>,
     Path(id): Path<String>,
-    Json(patch): Json<R::Patch>,
+    JsonObject(patch): JsonObject<R::Patch>,
 ) -> ApiResult<Json<R>> {
-    claims.require_role(ADMIN)?;
+    may_write(&claims)?;
     let id = object_id(&id)?;
-    R::validate_patch(&patch).map_err(|e| ApiError::validation(e.to_string()))?;
+    patch
+        .validate()
+        .map_err(|e| ApiError::validation(e.to_string()))?;
     let record = R::update(&*store, id, patch)
         .await
         .map_err(store_error::<R>)?;
+    tracing::info!(kind = R::NAME, %id, by = %claims.sub, "record changed");
     Ok(Json(record))
 }
 
-/// `DELETE /api/v1/<plural>/{id}`: removes a record (role `admin`).
+/// `DELETE /api/v1/<plural>/{id}`: removes a record (role `admin` or scope
+/// `movies:write`).
 async fn delete<R: Resource>(
     claims: Claims,
     State(store): State<Store>,
     Path(id): Path<String>,
 ) -> ApiResult<Message> {
-    claims.require_role(ADMIN)?;
+    may_write(&claims)?;
     let id = object_id(&id)?;
     R::delete(&*store, id).await.map_err(store_error::<R>)?;
     tracing::info!(kind = R::NAME, %id, by = %claims.sub, "record deleted");
     Ok(Message::success())
+}
+
+/// Writes need the role `admin` (a user) or the scope `movies:write` (a client). The
+/// refusal names the scope, as RFC 6750 asks of `insufficient_scope`.
+fn may_write(claims: &Claims) -> Result<(), GuardError> {
+    if claims.has_role(ADMIN_ROLE) {
+        return Ok(());
+    }
+    claims.require_scope(WRITE_SCOPE)
 }
 
 /// A path id must be a 24-hex-digit `ObjectId`: anything else is 400, not a lookup.
@@ -262,76 +303,169 @@ fn store_error<R: Resource>(error: StoreError) -> ApiError {
     }
 }
 
-// The OpenAPI side: one operation per handler above.
+// The OpenAPI side: one operation per handler above, with every status it can answer.
+
+const STORE_DOWN: (&str, &str) = ("503", "The store is unavailable");
+const TIMEOUT: (&str, &str) = ("504", "The request took longer than the service's timeout");
+const UNAUTHENTICATED: (&str, &str) = (
+    "401",
+    "No bearer token, or a bad one (`WWW-Authenticate: Bearer`)",
+);
+const FORBIDDEN: (&str, &str) = (
+    "403",
+    "The token has neither the role `admin` nor the scope `movies:write`",
+);
+const TOO_LARGE: (&str, &str) = ("413", "The body is larger than the service's body limit");
+const NOT_JSON: (&str, &str) = ("415", "The body is not `application/json`");
+const WRONG_SHAPE: (&str, &str) = (
+    "422",
+    "Well-formed JSON of the wrong shape: not an object, a required field missing, or a field of the wrong type",
+);
 
 fn list_operation<R: Resource>() -> Operation {
-    operation::<R>("list", &format!("The list of {} (public).", R::PLURAL))
-        .response(
-            "200",
-            json_response(
-                "Every record, oldest first",
-                ArrayBuilder::new().items(schema_ref::<R>()).build(),
-            ),
+    let total = HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0_u64)),
         )
-        .response("503", error_response("The store is unavailable"))
-        .build()
+        .description(Some(format!("How many {} there are in all", R::PLURAL)))
+        .build();
+    let page = json_response(
+        &format!("One page of the {}, oldest first", R::PLURAL),
+        ArrayBuilder::new().items(schema_ref::<R>()).build(),
+    )
+    .header(TOTAL_COUNT.as_str(), total);
+    let builder = operation::<R>("list", &format!("A page of the {} (public).", R::PLURAL))
+        .parameter(query_parameter(
+            "offset",
+            "Records to skip. Default 0; above 9223372036854775807 is 400.",
+            0,
+            MAX_OFFSET,
+            0,
+        ))
+        .parameter(query_parameter(
+            "limit",
+            "At most this many records. Default 100; 0 or above 1000 is 400.",
+            1,
+            MAX_LIMIT,
+            DEFAULT_LIMIT,
+        ))
+        .response("200", page);
+    errors(
+        builder,
+        &[
+            ("400", "`offset` or `limit` is not an integer in its range"),
+            STORE_DOWN,
+            TIMEOUT,
+        ],
+    )
+    .build()
 }
 
 fn add_operation<R: Resource>() -> Operation {
-    operation::<R>(
+    let builder = operation::<R>(
         "add",
-        &format!("Adds a {} (any signed-in user).", lower::<R>()),
+        &format!(
+            "Adds a {} (role `admin` or scope `movies:write`).",
+            lower::<R>()
+        ),
     )
     .request_body(Some(json_body::<R::New>()))
     .security(SecurityRequirement::new(BEARER, Vec::<String>::new()))
     .response(
         "200",
         json_response("The stored record, with its id", schema_ref::<R>()),
+    );
+    errors(
+        builder,
+        &[
+            ("400", &format!("Malformed JSON, or {}", lower_first(R::INPUT_RULES))),
+            UNAUTHENTICATED,
+            FORBIDDEN,
+            TOO_LARGE,
+            NOT_JSON,
+            WRONG_SHAPE,
+            STORE_DOWN,
+            TIMEOUT,
+        ],
     )
-    .response("400", error_response(R::INPUT_RULES))
-    .response("401", error_response("No token, or a bad one"))
     .build()
 }
 
 fn get_operation<R: Resource>() -> Operation {
-    operation::<R>("get", &format!("One {} (public).", lower::<R>()))
+    let builder = operation::<R>("get", &format!("One {} (public).", lower::<R>()))
         .parameter(id_parameter::<R>())
-        .response("200", json_response("The record", schema_ref::<R>()))
-        .response("400", error_response("Malformed id"))
-        .response("404", error_response(&format!("No such {}", lower::<R>())))
-        .build()
+        .response("200", json_response("The record", schema_ref::<R>()));
+    errors(
+        builder,
+        &[
+            ("400", "Malformed id"),
+            ("404", &format!("No such {}", lower::<R>())),
+            STORE_DOWN,
+            TIMEOUT,
+        ],
+    )
+    .build()
 }
 
 fn update_operation<R: Resource>() -> Operation {
-    operation::<R>("update", "Changes the fields given (role `admin`).")
-        .parameter(id_parameter::<R>())
-        .request_body(Some(json_body::<R::Patch>()))
-        .security(SecurityRequirement::new(BEARER, Vec::<String>::new()))
-        .response(
-            "200",
-            json_response("The record as it now is", schema_ref::<R>()),
-        )
-        .response("400", error_response("Invalid input or id"))
-        .response("401", error_response("No token, or a bad one"))
-        .response("403", error_response("Not an admin"))
-        .response("404", error_response(&format!("No such {}", lower::<R>())))
-        .build()
+    let builder = operation::<R>(
+        "update",
+        "Changes the fields given (role `admin` or scope `movies:write`).",
+    )
+    .parameter(id_parameter::<R>())
+    .request_body(Some(json_body::<R::Patch>()))
+    .security(SecurityRequirement::new(BEARER, Vec::<String>::new()))
+    .response(
+        "200",
+        json_response("The record as it now is", schema_ref::<R>()),
+    );
+    errors(
+        builder,
+        &[
+            (
+                "400",
+                &format!("Malformed id or JSON, or {}", lower_first(R::INPUT_RULES)),
+            ),
+            UNAUTHENTICATED,
+            FORBIDDEN,
+            ("404", &format!("No such {}", lower::<R>())),
+            TOO_LARGE,
+            NOT_JSON,
+            WRONG_SHAPE,
+            STORE_DOWN,
+            TIMEOUT,
+        ],
+    )
+    .build()
 }
 
 fn delete_operation<R: Resource>() -> Operation {
-    operation::<R>(
+    let builder = operation::<R>(
         "delete",
-        &format!("Deletes a {} (role `admin`).", lower::<R>()),
+        &format!(
+            "Deletes a {} (role `admin` or scope `movies:write`).",
+            lower::<R>()
+        ),
     )
     .parameter(id_parameter::<R>())
     .security(SecurityRequirement::new(BEARER, Vec::<String>::new()))
     .response(
         "200",
         json_response("Deleted", Ref::from_schema_name("Message")),
+    );
+    errors(
+        builder,
+        &[
+            ("400", "Malformed id"),
+            UNAUTHENTICATED,
+            FORBIDDEN,
+            ("404", &format!("No such {}", lower::<R>())),
+            STORE_DOWN,
+            TIMEOUT,
+        ],
     )
-    .response("401", error_response("No token, or a bad one"))
-    .response("403", error_response("Not an admin"))
-    .response("404", error_response(&format!("No such {}", lower::<R>())))
     .build()
 }
 
@@ -343,9 +477,26 @@ fn operation<R: Resource>(verb: &str, summary: &str) -> OperationBuilder {
         .summary(Some(summary))
 }
 
+/// Adds the error responses `(status, description)`, each with the `ErrorBody` schema.
+fn errors(mut builder: OperationBuilder, errors: &[(&str, &str)]) -> OperationBuilder {
+    for (status, description) in errors {
+        builder = builder.response(*status, error_response(description));
+    }
+    builder
+}
+
 /// `"movie"`.
 fn lower<R: Resource>() -> String {
     R::NAME.to_ascii_lowercase()
+}
+
+/// `text` with a lower-case first letter, to follow a comma.
+fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn schema_ref<T: ToSchema>() -> Ref {
@@ -358,7 +509,33 @@ fn id_parameter<R: Resource>() -> ParameterBuilder {
         .parameter_in(ParameterIn::Path)
         .required(Required::True)
         .description(Some(format!("The {}'s 24-hex-digit id", lower::<R>())))
-        .schema(Some(String::schema()))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(ID_PATTERN)),
+        ))
+}
+
+/// An optional integer query parameter in `minimum..=maximum`.
+fn query_parameter(
+    name: &str,
+    description: &str,
+    minimum: u64,
+    maximum: u64,
+    default: u64,
+) -> ParameterBuilder {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(minimum))
+                .maximum(Some(maximum))
+                .default(Some(default.into())),
+        ))
 }
 
 fn json_body<T: ToSchema>() -> utoipa::openapi::request_body::RequestBody {

@@ -12,7 +12,8 @@
 //! every status a route can answer is listed (413 and 422 of the body extractors, 503 of
 //! the store, 504 of the service's timeout, beside the handlers' own); user ids carry
 //! their pattern; names, roles and passwords carry the handlers' rules (password lengths
-//! from the IAM's [`PasswordPolicy`](crate::PasswordPolicy)); an update must name
+//! from the IAM's [`PasswordPolicy`](crate::PasswordPolicy)); `role` and `roles` are
+//! alternatives, never both; an update must name
 //! something to change; `limit` and `offset` document the ranges the query accepts.
 //!
 //! Merge it into a service's own document:
@@ -271,6 +272,12 @@ fn document_bodies(doc: &mut OpenApiDoc, passwords: PasswordLimits) {
         ));
         property(user, "role").pattern = Some(single_role_pattern());
         role_items(user).pattern = Some(role_pattern());
+        // `role` and `roles` are alternatives: a body with both is refused. utoipa has no
+        // `not`; the schema's extension map is flattened into it, so it carries the keyword.
+        user.extensions.get_or_insert_with(Default::default).insert(
+            "not".to_owned(),
+            serde_json::json!({ "required": ["role", "roles"] }),
+        );
     }
     property(object(schemas, "UserPatch"), "id").pattern = Some(ID_PATTERN.to_owned());
 
@@ -673,6 +680,9 @@ mod tests {
                 "{field}"
             );
         }
+        let not_both = serde_json::json!({ "required": ["role", "roles"] });
+        assert_eq!(schemas["NewUser"]["not"], not_both);
+        assert_eq!(schemas["UserPatch"]["allOf"][0]["not"], not_both);
         let new_user = &schemas["NewUser"]["properties"];
         assert_eq!(new_user["name"]["pattern"], name_pattern());
         assert_eq!(new_user["roles"]["items"]["pattern"], role_pattern());

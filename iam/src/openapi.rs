@@ -137,12 +137,22 @@ const WHITESPACE: &str =
 /// `char::is_control` (Unicode `Cc`), as a regex class body.
 const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
 
-/// A user name as `validate_name` accepts it: after trimming whitespace, 1 to 64
-/// characters and no control character.
+/// The whitespace that is not a control character (`\t`, `\n`, `\r`, U+0085 and their
+/// kin are both), as a regex class body.
+const PRINTABLE_WHITESPACE: &str =
+    r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// A user name as `validate_name` accepts it: no control character anywhere (checked
+/// before trimming), and after trimming whitespace, 1 to 64 characters.
 fn name_pattern() -> String {
     format!(
-        "^[{WHITESPACE}]*[^{WHITESPACE}{CONTROL}](?:[^{CONTROL}]{{0,62}}[^{WHITESPACE}{CONTROL}])?[{WHITESPACE}]*$"
+        "^[{PRINTABLE_WHITESPACE}]*[^{WHITESPACE}{CONTROL}](?:[^{CONTROL}]{{0,62}}[^{WHITESPACE}{CONTROL}])?[{PRINTABLE_WHITESPACE}]*$"
     )
+}
+
+/// A login name as `login` accepts it before looking it up: no control character.
+fn login_name_pattern() -> String {
+    format!("^[^{CONTROL}]+$")
 }
 
 /// A role as `validate_roles` accepts it: after trimming, 1 to 64 characters, neither
@@ -256,6 +266,7 @@ fn document_bodies(doc: &mut OpenApiDoc, passwords: PasswordLimits) {
     let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
     let credentials = object(schemas, "Credentials");
     property(credentials, "user").min_length = Some(1);
+    property(credentials, "user").pattern = Some(login_name_pattern());
     property(credentials, "password").min_length = Some(1);
 
     for name in ["NewUser", "UserPatch"] {

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use portcullis_resource_guard::{Guard, GuardBuildError};
 use portcullis_response::{ApiResult, ErrorBody, Form, Message};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,6 +40,26 @@ use login::{LoginForm, LoginProxy};
 )]
 struct ApiDoc;
 
+/// The IAM's rules for the login form, so that a form the document allows is never
+/// refused with 400: both fields non-empty, no control character in the name.
+fn document_login_form(openapi: &mut utoipa::openapi::OpenApi) {
+    let schemas = &mut openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .schemas;
+    if let Some(RefOr::T(Schema::Object(form))) = schemas.get_mut("LoginForm") {
+        for (field, pattern) in [
+            ("user", Some(r"^[^\x00-\x1f\x7f-\x9f]+$")),
+            ("password", None),
+        ] {
+            if let Some(RefOr::T(Schema::Object(property))) = form.properties.get_mut(field) {
+                property.min_length = Some(1);
+                property.pattern = pattern.map(str::to_owned);
+            }
+        }
+    }
+}
+
 /// Builds the whole service from `config`: store, token guard, login proxy, routes,
 /// Swagger UI and the common layers.
 pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error + Send + Sync>> {
@@ -48,7 +69,7 @@ pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error 
 
     // Movies and genres are one generic resource; the login proxy is its own route. Each
     // part brings its OpenAPI operations, collected into one document.
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(resource::router::<Movie>(Arc::clone(&store)))
         .merge(resource::router::<MovieGenre>(Arc::clone(&store)))
         .merge(
@@ -57,6 +78,7 @@ pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error 
                 .with_state(login),
         )
         .split_for_parts();
+    document_login_form(&mut openapi);
 
     // The guard checks any bearer token present and lets anonymous requests through;
     // handlers that need a user take `Claims`, so the rule sits beside the handler.
@@ -130,8 +152,14 @@ async fn token_guard(config: &MovieServiceConfig) -> Result<Guard, GuardBuildErr
     request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The IAM's token response, e.g. {\"token\": \"<JWT>\", \"tokenType\": \"Bearer\", \"expiresIn\": 3600}"),
+        (status = 400, description = "A malformed form, an empty field, or a control character in the name", body = ErrorBody),
         (status = 401, description = "Wrong user or password", body = ErrorBody),
-        (status = 503, description = "The IAM is down, slow, or the breaker is open", body = ErrorBody)
+        (status = 413, description = "The body is larger than the service's body limit", body = ErrorBody),
+        (status = 415, description = "Not a form", body = ErrorBody),
+        (status = 422, description = "A form without user or password", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for this name or address (the IAM's answer)", body = ErrorBody),
+        (status = 503, description = "The IAM is down, slow, or the breaker is open", body = ErrorBody),
+        (status = 504, description = "The request took longer than the service's timeout", body = ErrorBody)
     )
 )]
 async fn login_route(
@@ -458,6 +486,9 @@ mod tests {
                 assert_eq!(fields[field]["maxLength"], 400, "{schema}.{field}");
             }
         }
+        let login = &schemas["LoginForm"]["properties"];
+        assert_eq!((&login["user"]["minLength"], &login["password"]["minLength"]), (&json!(1), &json!(1)));
+        assert_eq!(login["user"]["pattern"], r"^[^\x00-\x1f\x7f-\x9f]+$");
         for schema in ["NewGenre", "GenrePatch"] {
             let fields = &schemas[schema]["properties"];
             assert_eq!(fields["name"]["pattern"], *crate::movies::NAME_PATTERN);

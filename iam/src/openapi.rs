@@ -139,8 +139,7 @@ const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
 
 /// The whitespace that is not a control character (`\t`, `\n`, `\r`, U+0085 and their
 /// kin are both), as a regex class body.
-const PRINTABLE_WHITESPACE: &str =
-    r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+const PRINTABLE_WHITESPACE: &str = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
 /// A user name as `validate_name` accepts it: no control character anywhere (checked
 /// before trimming), and after trimming whitespace, 1 to 64 characters.

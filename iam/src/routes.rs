@@ -151,7 +151,11 @@ async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
                 413 => ErrorCode::PayloadTooLarge,
                 _ => ErrorCode::MalformedBody,
             };
-            ApiError::new(code, "Malformed JSON body: expected a JSON object with the documented fields and types").with_status(status)
+            ApiError::new(
+                code,
+                "Malformed JSON body: expected a JSON object with the documented fields and types",
+            )
+            .with_status(status)
         })
 }
 

@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::response::Response;
 use portcullis_resource_guard::{Guard, GuardBuildError};
 use portcullis_response::{ApiResult, ErrorBody, Form, Message};
-use utoipa::openapi::{RefOr, Schema};
 use utoipa::OpenApi;
+use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -263,9 +263,18 @@ mod tests {
 
         for (role, scope) in [("", ""), ("viewer", "movies:read")] {
             let user = token_with(role, scope);
-            let (status, headers, body) =
-                call(&app, "POST", "/api/v1/movies", Some(&user), Some(movie.clone())).await;
-            assert_eq!((status, &body["code"]), (StatusCode::FORBIDDEN, &json!(1007)));
+            let (status, headers, body) = call(
+                &app,
+                "POST",
+                "/api/v1/movies",
+                Some(&user),
+                Some(movie.clone()),
+            )
+            .await;
+            assert_eq!(
+                (status, &body["code"]),
+                (StatusCode::FORBIDDEN, &json!(1007))
+            );
             let challenge = headers[header::WWW_AUTHENTICATE].to_str().unwrap();
             assert!(challenge.contains("scope=\"movies:write\""), "{challenge}");
         }
@@ -305,8 +314,14 @@ mod tests {
     #[tokio::test]
     async fn lists_are_paged_with_the_total_in_a_header() {
         let app = app().await;
-        let (status, headers, list) =
-            call(&app, "GET", "/api/v1/movies/list?offset=1&limit=1", None, None).await;
+        let (status, headers, list) = call(
+            &app,
+            "GET",
+            "/api/v1/movies/list?offset=1&limit=1",
+            None,
+            None,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(names(&list), ["Sintel"]);
         assert_eq!(headers["x-total-count"], "3");
@@ -325,8 +340,14 @@ mod tests {
             "offset=18446744073709551616",
             "offset=-1",
         ] {
-            let (status, _, body) =
-                call(&app, "GET", &format!("/api/v1/movies/list?{query}"), None, None).await;
+            let (status, _, body) = call(
+                &app,
+                "GET",
+                &format!("/api/v1/movies/list?{query}"),
+                None,
+                None,
+            )
+            .await;
             assert_eq!(
                 (status, &body["code"]),
                 (StatusCode::BAD_REQUEST, &json!(1015)),
@@ -389,7 +410,10 @@ mod tests {
             ),
             (json!({"name": " ", "url": "https://a.example/"}), 1001),
             (json!({"name": "A", "url": "https://a.example/?q=1"}), 1001),
-            (json!({"name": "A", "url": "https://a/", "coverImage": "x"}), 1001),
+            (
+                json!({"name": "A", "url": "https://a/", "coverImage": "x"}),
+                1001,
+            ),
             (json!({"name": 5, "url": "https://a.example/"}), 1001),
             (json!({"name": "A"}), 1001),
             (json!({}), 1001),
@@ -432,7 +456,11 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (_, _, list) = call(&app, "GET", "/api/v1/movies/list", None, None).await;
-        assert_eq!(names(&list), ["Big Buck Bunny", "Sintel", "Tears of Steel"], "nothing changed");
+        assert_eq!(
+            names(&list),
+            ["Big Buck Bunny", "Sintel", "Tears of Steel"],
+            "nothing changed"
+        );
     }
 
     #[tokio::test]
@@ -476,8 +504,16 @@ mod tests {
         assert_eq!(schemas["NewGenre"]["required"], json!(["name"]));
         for schema in ["NewMovie", "MoviePatch"] {
             let fields = &schemas[schema]["properties"];
-            assert_eq!(fields["name"]["pattern"], *crate::movies::NAME_PATTERN, "{schema}");
-            assert_eq!(fields["url"]["pattern"], crate::movies::URL_PATTERN, "{schema}");
+            assert_eq!(
+                fields["name"]["pattern"],
+                *crate::movies::NAME_PATTERN,
+                "{schema}"
+            );
+            assert_eq!(
+                fields["url"]["pattern"],
+                crate::movies::URL_PATTERN,
+                "{schema}"
+            );
             assert_eq!(
                 fields["coverImage"]["pattern"],
                 *crate::movies::OPTIONAL_URL_PATTERN
@@ -487,7 +523,10 @@ mod tests {
             }
         }
         let login = &schemas["LoginForm"]["properties"];
-        assert_eq!((&login["user"]["minLength"], &login["password"]["minLength"]), (&json!(1), &json!(1)));
+        assert_eq!(
+            (&login["user"]["minLength"], &login["password"]["minLength"]),
+            (&json!(1), &json!(1))
+        );
         assert_eq!(login["user"]["pattern"], r"^[^\x00-\x1f\x7f-\x9f]+$");
         for schema in ["NewGenre", "GenrePatch"] {
             let fields = &schemas[schema]["properties"];
@@ -561,13 +600,23 @@ mod tests {
             );
             for (operation, statuses) in [
                 (list, &["200", "400", "503", "504"][..]),
-                (add, &["200", "400", "401", "403", "413", "415", "422", "503", "504"]),
+                (
+                    add,
+                    &[
+                        "200", "400", "401", "403", "413", "415", "422", "503", "504",
+                    ],
+                ),
                 (&by_id["get"], &["200", "400", "404", "503", "504"]),
                 (
                     &by_id["patch"],
-                    &["200", "400", "401", "403", "404", "413", "415", "422", "503", "504"],
+                    &[
+                        "200", "400", "401", "403", "404", "413", "415", "422", "503", "504",
+                    ],
                 ),
-                (&by_id["delete"], &["200", "400", "401", "403", "404", "503", "504"]),
+                (
+                    &by_id["delete"],
+                    &["200", "400", "401", "403", "404", "503", "504"],
+                ),
             ] {
                 let documented: Vec<&str> = operation["responses"]
                     .as_object()
@@ -575,7 +624,11 @@ mod tests {
                     .keys()
                     .map(String::as_str)
                     .collect();
-                assert_eq!(documented, statuses, "{plural}: {}", operation["operationId"]);
+                assert_eq!(
+                    documented, statuses,
+                    "{plural}: {}",
+                    operation["operationId"]
+                );
             }
             for operation in [&by_id["get"], &by_id["patch"], &by_id["delete"]] {
                 assert_eq!(
@@ -585,7 +638,11 @@ mod tests {
             }
             let limit = &list["parameters"][1];
             assert_eq!(
-                (&limit["name"], &limit["schema"]["maximum"], &limit["schema"]["minimum"]),
+                (
+                    &limit["name"],
+                    &limit["schema"]["maximum"],
+                    &limit["schema"]["minimum"]
+                ),
                 (&json!("limit"), &json!(1000), &json!(1))
             );
             assert_eq!(list["parameters"][0]["schema"]["maximum"], json!(i64::MAX));

@@ -43,8 +43,8 @@ use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::movies::{
-    DEFAULT_LIMIT, GenrePatch, Input, Listed, MAX_LIMIT, MAX_OFFSET, Movie, MovieGenre,
-    MoviePatch, MovieStore, NewGenre, NewMovie, Page, StoreError,
+    DEFAULT_LIMIT, GenrePatch, Input, Listed, MAX_LIMIT, MAX_OFFSET, Movie, MovieGenre, MoviePatch,
+    MovieStore, NewGenre, NewMovie, Page, StoreError,
 };
 use crate::openapi::BEARER;
 
@@ -96,8 +96,7 @@ impl Resource for Movie {
     type Patch = MoviePatch;
     const NAME: &'static str = "Movie";
     const PLURAL: &'static str = "movies";
-    const INPUT_RULES: &'static str =
-        "A field breaks its rule: `name` only whitespace, `url` or `coverImage` not matching its pattern, a field over 400 characters";
+    const INPUT_RULES: &'static str = "A field breaks its rule: `name` only whitespace, `url` or `coverImage` not matching its pattern, a field over 400 characters";
 
     fn list(store: &dyn MovieStore, page: Page) -> BoxFuture<'_, Result<Listed<Self>, StoreError>> {
         store.list_movies(page)
@@ -125,7 +124,8 @@ impl Resource for MovieGenre {
     type Patch = GenrePatch;
     const NAME: &'static str = "Genre";
     const PLURAL: &'static str = "genres";
-    const INPUT_RULES: &'static str = "A field breaks its rule: `name` only whitespace, a field over 400 characters";
+    const INPUT_RULES: &'static str =
+        "A field breaks its rule: `name` only whitespace, a field over 400 characters";
 
     fn list(store: &dyn MovieStore, page: Page) -> BoxFuture<'_, Result<Listed<Self>, StoreError>> {
         store.list_genres(page)
@@ -380,7 +380,10 @@ fn add_operation<R: Resource>() -> Operation {
     errors(
         builder,
         &[
-            ("400", &format!("Malformed JSON, or {}", lower_first(R::INPUT_RULES))),
+            (
+                "400",
+                &format!("Malformed JSON, or {}", lower_first(R::INPUT_RULES)),
+            ),
             UNAUTHENTICATED,
             FORBIDDEN,
             TOO_LARGE,

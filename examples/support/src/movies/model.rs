@@ -243,10 +243,17 @@ mod tests {
     #[test]
     fn name_and_url_are_required_in_the_schema_and_in_the_body() {
         for body in [json!({}), json!({"name": "A"}), json!({"url": "http://a"})] {
-            assert!(serde_json::from_value::<NewMovie>(body.clone()).is_err(), "{body}");
+            assert!(
+                serde_json::from_value::<NewMovie>(body.clone()).is_err(),
+                "{body}"
+            );
         }
-        let new: NewMovie = serde_json::from_value(json!({"name": "A", "url": "http://a"})).unwrap();
-        assert_eq!((new.cover_image.as_str(), new.description.as_str()), ("", ""));
+        let new: NewMovie =
+            serde_json::from_value(json!({"name": "A", "url": "http://a"})).unwrap();
+        assert_eq!(
+            (new.cover_image.as_str(), new.description.as_str()),
+            ("", "")
+        );
         assert!(serde_json::from_value::<NewGenre>(json!({})).is_err());
 
         let schema = serde_json::to_value(NewMovie::schema()).unwrap();
@@ -259,7 +266,12 @@ mod tests {
     fn the_rules_name_every_text_field_of_the_schemas() {
         fn keys<T: PartialSchema>() -> Vec<String> {
             let schema = serde_json::to_value(T::schema()).unwrap();
-            let mut keys: Vec<_> = schema["properties"].as_object().unwrap().keys().cloned().collect();
+            let mut keys: Vec<_> = schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
             keys.sort();
             keys
         }
@@ -273,9 +285,15 @@ mod tests {
         assert_eq!(keys::<NewGenre>(), rules::<NewGenre>());
         assert_eq!(keys::<GenrePatch>(), rules::<GenrePatch>());
         assert_eq!(NewMovie::default().values().len(), NewMovie::RULES.len());
-        assert_eq!(MoviePatch::default().values().len(), MoviePatch::RULES.len());
+        assert_eq!(
+            MoviePatch::default().values().len(),
+            MoviePatch::RULES.len()
+        );
         assert_eq!(NewGenre::default().values().len(), NewGenre::RULES.len());
-        assert_eq!(GenrePatch::default().values().len(), GenrePatch::RULES.len());
+        assert_eq!(
+            GenrePatch::default().values().len(),
+            GenrePatch::RULES.len()
+        );
     }
 
     #[test]

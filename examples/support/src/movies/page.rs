@@ -105,10 +105,7 @@ mod tests {
         assert_eq!(Page::new(u64::MAX, 1), Err(PageError::OffsetTooLarge));
         assert_eq!(Page::new(0, 0), Err(PageError::LimitOutOfRange));
         assert_eq!(Page::new(0, 1001), Err(PageError::LimitOutOfRange));
-        assert_eq!(
-            Page::new(0, 2_147_483_648),
-            Err(PageError::LimitOutOfRange)
-        );
+        assert_eq!(Page::new(0, 2_147_483_648), Err(PageError::LimitOutOfRange));
     }
 
     #[test]

@@ -18,7 +18,8 @@ const WHITESPACE: &str =
     r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
 /// A name: at least one character that is not whitespace.
-pub static NAME_PATTERN: LazyLock<String> = LazyLock::new(|| format!("^[{WHITESPACE}]*[^{WHITESPACE}]"));
+pub static NAME_PATTERN: LazyLock<String> =
+    LazyLock::new(|| format!("^[{WHITESPACE}]*[^{WHITESPACE}]"));
 
 /// An absolute `http`/`https` URL of plain ASCII: a host of letter-and-digit labels whose
 /// last one starts with a letter (never read as an IP address), an optional port, and
@@ -75,7 +76,10 @@ impl Rule {
         let (regex, reason) = match self {
             Self::Text => return Ok(()),
             Self::Name => (&*NAME, "must contain a character that is not whitespace"),
-            Self::Url => (&*URL, "must be an absolute http or https URL (see the pattern)"),
+            Self::Url => (
+                &*URL,
+                "must be an absolute http or https URL (see the pattern)",
+            ),
             Self::OptionalUrl => (
                 &*OPTIONAL_URL,
                 "must be empty or an absolute http or https URL (see the pattern)",
@@ -196,7 +200,10 @@ mod tests {
     #[test]
     fn an_optional_url_may_be_empty() {
         assert_eq!(Rule::OptionalUrl.check("coverImage", ""), Ok(()));
-        assert_eq!(Rule::OptionalUrl.check("coverImage", "http://a/b.png"), Ok(()));
+        assert_eq!(
+            Rule::OptionalUrl.check("coverImage", "http://a/b.png"),
+            Ok(())
+        );
         assert!(Rule::OptionalUrl.check("coverImage", " ").is_err());
     }
 
@@ -205,6 +212,10 @@ mod tests {
         assert_eq!(Rule::Text.check("d", &"é".repeat(MAX_FIELD_LEN)), Ok(()));
         let error = Rule::Text.check("d", &"x".repeat(MAX_FIELD_LEN + 1));
         assert_eq!(error.unwrap_err().field, "d");
-        assert!(Rule::Name.check("n", &"x".repeat(MAX_FIELD_LEN + 1)).is_err());
+        assert!(
+            Rule::Name
+                .check("n", &"x".repeat(MAX_FIELD_LEN + 1))
+                .is_err()
+        );
     }
 }

@@ -30,11 +30,22 @@ async fn seeded_memory_store_lists_its_seed_movies() {
             .iter()
             .all(|m| !m.name.is_empty() && m.url.starts_with("https://"))
     );
-    assert!(!store.list_genres(Page::default()).await.unwrap().items.is_empty());
+    assert!(
+        !store
+            .list_genres(Page::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     // Fixed ids: instances and restarts agree on them.
     assert_eq!(
         movies,
-        MemoryMovieStore::seeded().list_movies(Page::default()).await.unwrap().items
+        MemoryMovieStore::seeded()
+            .list_movies(Page::default())
+            .await
+            .unwrap()
+            .items
     );
     for movie in &movies {
         let id = mongodb::bson::oid::ObjectId::parse_str(&movie.id).unwrap();

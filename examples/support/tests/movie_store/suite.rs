@@ -53,8 +53,22 @@ async fn answers_a_ping(store: Arc<dyn MovieStore>) {
 }
 
 async fn a_new_store_lists_nothing(store: Arc<dyn MovieStore>) {
-    assert!(store.list_movies(Page::default()).await.unwrap().items.is_empty());
-    assert!(store.list_genres(Page::default()).await.unwrap().items.is_empty());
+    assert!(
+        store
+            .list_movies(Page::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_genres(Page::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 async fn an_added_movie_is_listed_and_fetchable(store: Arc<dyn MovieStore>) {
@@ -73,7 +87,10 @@ async fn an_added_movie_is_listed_and_fetchable(store: Arc<dyn MovieStore>) {
     assert_eq!(added.cover_image, movie.cover_image);
     assert_eq!(added.description, movie.description);
 
-    assert_eq!(store.list_movies(Page::default()).await.unwrap().items, vec![added.clone()]);
+    assert_eq!(
+        store.list_movies(Page::default()).await.unwrap().items,
+        vec![added.clone()]
+    );
     let id = ObjectId::parse_str(&added.id).unwrap();
     assert_eq!(store.get_movie(id).await.unwrap(), added);
 }
@@ -84,7 +101,10 @@ async fn movies_are_listed_oldest_first(store: Arc<dyn MovieStore>) {
         added.push(store.add_movie(new_movie(name)).await.unwrap());
     }
     let names: Vec<_> = store
-        .list_movies(Page::default()).await.unwrap().items
+        .list_movies(Page::default())
+        .await
+        .unwrap()
+        .items
         .into_iter()
         .map(|m| m.name)
         .collect();
@@ -142,7 +162,12 @@ async fn a_missing_movie_is_not_found_everywhere(store: Arc<dyn MovieStore>) {
         Err(StoreError::NotFound)
     ));
     assert_eq!(
-        store.list_movies(Page::default()).await.unwrap().items.len(),
+        store
+            .list_movies(Page::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
         1,
         "nothing was created"
     );
@@ -153,7 +178,10 @@ async fn a_deleted_movie_is_gone(store: Arc<dyn MovieStore>) {
     let gone = store.add_movie(new_movie("Gone")).await.unwrap();
     let gone_id = ObjectId::parse_str(&gone.id).unwrap();
     store.delete_movie(gone_id).await.unwrap();
-    assert_eq!(store.list_movies(Page::default()).await.unwrap().items, vec![keep]);
+    assert_eq!(
+        store.list_movies(Page::default()).await.unwrap().items,
+        vec![keep]
+    );
     assert!(matches!(
         store.get_movie(gone_id).await,
         Err(StoreError::NotFound)
@@ -191,7 +219,10 @@ async fn genres_have_the_same_life_cycle(store: Arc<dyn MovieStore>) {
         .unwrap();
     assert!(is_object_id(&added.id));
     let id = ObjectId::parse_str(&added.id).unwrap();
-    assert_eq!(store.list_genres(Page::default()).await.unwrap().items, vec![added.clone()]);
+    assert_eq!(
+        store.list_genres(Page::default()).await.unwrap().items,
+        vec![added.clone()]
+    );
     assert_eq!(store.get_genre(id).await.unwrap(), added);
 
     let patch = GenrePatch {
@@ -207,7 +238,14 @@ async fn genres_have_the_same_life_cycle(store: Arc<dyn MovieStore>) {
     );
 
     store.delete_genre(id).await.unwrap();
-    assert!(store.list_genres(Page::default()).await.unwrap().items.is_empty());
+    assert!(
+        store
+            .list_genres(Page::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     assert!(matches!(
         store.get_genre(id).await,
         Err(StoreError::NotFound)
@@ -231,8 +269,14 @@ async fn movies_and_genres_are_kept_apart(store: Arc<dyn MovieStore>) {
         })
         .await
         .unwrap();
-    assert_eq!(store.list_movies(Page::default()).await.unwrap().items, vec![movie.clone()]);
-    assert_eq!(store.list_genres(Page::default()).await.unwrap().items, vec![genre.clone()]);
+    assert_eq!(
+        store.list_movies(Page::default()).await.unwrap().items,
+        vec![movie.clone()]
+    );
+    assert_eq!(
+        store.list_genres(Page::default()).await.unwrap().items,
+        vec![genre.clone()]
+    );
     let movie_id = ObjectId::parse_str(&movie.id).unwrap();
     let genre_id = ObjectId::parse_str(&genre.id).unwrap();
     assert!(matches!(
@@ -276,6 +320,9 @@ async fn the_largest_offset_and_limit_are_served(store: Arc<dyn MovieStore>) {
     assert_eq!((far.items.len(), far.total), (0, 1));
     let far = store.list_genres(page).await.unwrap();
     assert_eq!((far.items.len(), far.total), (0, 0));
-    let all = store.list_movies(Page::new(0, MAX_LIMIT).unwrap()).await.unwrap();
+    let all = store
+        .list_movies(Page::new(0, MAX_LIMIT).unwrap())
+        .await
+        .unwrap();
     assert_eq!(all.items.len(), 1);
 }

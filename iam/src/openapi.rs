@@ -12,7 +12,8 @@
 //! every status a route can answer is listed (413 and 422 of the body extractors, 503 of
 //! the store, 504 of the service's timeout, beside the handlers' own); user ids carry
 //! their pattern; names, roles and passwords carry the handlers' rules (password lengths
-//! from the IAM's [`PasswordPolicy`](crate::PasswordPolicy)); an update must name
+//! from the IAM's [`PasswordPolicy`](crate::PasswordPolicy)); `role` and `roles` are
+//! alternatives, never both; an update must name
 //! something to change; `limit` and `offset` document the ranges the query accepts.
 //!
 //! Merge it into a service's own document:
@@ -136,12 +137,21 @@ const WHITESPACE: &str =
 /// `char::is_control` (Unicode `Cc`), as a regex class body.
 const CONTROL: &str = r"\x00-\x1f\x7f-\x9f";
 
-/// A user name as `validate_name` accepts it: after trimming whitespace, 1 to 64
-/// characters and no control character.
+/// The whitespace that is not a control character (`\t`, `\n`, `\r`, U+0085 and their
+/// kin are both), as a regex class body.
+const PRINTABLE_WHITESPACE: &str = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// A user name as `validate_name` accepts it: no control character anywhere (checked
+/// before trimming), and after trimming whitespace, 1 to 64 characters.
 fn name_pattern() -> String {
     format!(
-        "^[{WHITESPACE}]*[^{WHITESPACE}{CONTROL}](?:[^{CONTROL}]{{0,62}}[^{WHITESPACE}{CONTROL}])?[{WHITESPACE}]*$"
+        "^[{PRINTABLE_WHITESPACE}]*[^{WHITESPACE}{CONTROL}](?:[^{CONTROL}]{{0,62}}[^{WHITESPACE}{CONTROL}])?[{PRINTABLE_WHITESPACE}]*$"
     )
+}
+
+/// A login name as `login` accepts it before looking it up: no control character.
+fn login_name_pattern() -> String {
+    format!("^[^{CONTROL}]+$")
 }
 
 /// A role as `validate_roles` accepts it: after trimming, 1 to 64 characters, neither
@@ -255,6 +265,7 @@ fn document_bodies(doc: &mut OpenApiDoc, passwords: PasswordLimits) {
     let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
     let credentials = object(schemas, "Credentials");
     property(credentials, "user").min_length = Some(1);
+    property(credentials, "user").pattern = Some(login_name_pattern());
     property(credentials, "password").min_length = Some(1);
 
     for name in ["NewUser", "UserPatch"] {
@@ -271,6 +282,12 @@ fn document_bodies(doc: &mut OpenApiDoc, passwords: PasswordLimits) {
         ));
         property(user, "role").pattern = Some(single_role_pattern());
         role_items(user).pattern = Some(role_pattern());
+        // `role` and `roles` are alternatives: a body with both is refused. utoipa has no
+        // `not`; the schema's extension map is flattened into it, so it carries the keyword.
+        user.extensions.get_or_insert_with(Default::default).insert(
+            "not".to_owned(),
+            serde_json::json!({ "required": ["role", "roles"] }),
+        );
     }
     property(object(schemas, "UserPatch"), "id").pattern = Some(ID_PATTERN.to_owned());
 
@@ -673,6 +690,9 @@ mod tests {
                 "{field}"
             );
         }
+        let not_both = serde_json::json!({ "required": ["role", "roles"] });
+        assert_eq!(schemas["NewUser"]["not"], not_both);
+        assert_eq!(schemas["UserPatch"]["allOf"][0]["not"], not_both);
         let new_user = &schemas["NewUser"]["properties"];
         assert_eq!(new_user["name"]["pattern"], name_pattern());
         assert_eq!(new_user["roles"]["items"]["pattern"], role_pattern());

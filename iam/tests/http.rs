@@ -760,3 +760,52 @@ async fn a_json_array_is_not_taken_for_the_documented_object() {
         .unwrap();
     assert_eq!(response.status(), 422);
 }
+
+#[tokio::test]
+async fn role_and_roles_together_get_400_and_change_nothing() {
+    let (iam, base) = start(fast_builder()).await;
+    let admin = token(&base, "admin", ADMIN_PASSWORD).await;
+    let http = client();
+    // A bad `role` beside good `roles` was once ignored: now the pair is refused, whatever
+    // the values.
+    for body in [
+        json!({"name": "dora", "password": "a long enough password", "roles": ["editor"], "role": "bad role\n"}),
+        json!({"name": "dora", "password": "a long enough password", "roles": ["editor"], "role": "editor"}),
+    ] {
+        let response = http
+            .post(format!("{base}/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{body}");
+        let reply: Value = response.json().await.unwrap();
+        assert_eq!(reply["code"], 1001, "{reply}");
+    }
+    assert!(iam.store().find_by_name("dora").await.unwrap().is_none());
+
+    let admin_id = iam.store().find_by_name("admin").await.unwrap().unwrap().id;
+    let response = http
+        .patch(format!("{base}/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"id": admin_id, "roles": ["admin"], "role": " "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    // Either one alone is still accepted.
+    for body in [
+        json!({"name": "erin", "password": "a long enough password", "roles": ["editor"]}),
+        json!({"name": "finn", "password": "a long enough password", "role": "editor"}),
+    ] {
+        let response = http
+            .post(format!("{base}/api/v1/users"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{body}");
+    }
+}

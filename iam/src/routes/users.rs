@@ -30,8 +30,8 @@ struct CreateUser {
     /// The roles, e.g. `["admin"]`.
     #[serde(default)]
     roles: Option<Vec<String>>,
-    /// A single role (as the original go-microservices project had it), accepted when
-    /// `roles` is absent.
+    /// A single role (as the original go-microservices project had it), instead of
+    /// `roles`: giving both is refused.
     #[serde(default)]
     role: Option<String>,
 }
@@ -54,8 +54,8 @@ struct PatchUser {
     /// New roles, replacing the old ones.
     #[serde(default)]
     roles: Option<Vec<String>>,
-    /// A single role (as the original go-microservices project had it), accepted when
-    /// `roles` is absent.
+    /// A single role (as the original go-microservices project had it), instead of
+    /// `roles`: giving both is refused.
     #[serde(default)]
     role: Option<String>,
 }
@@ -102,7 +102,11 @@ fn validate_roles(
     role: Option<String>,
 ) -> ApiResult<Option<Vec<String>>> {
     let roles = match (roles, role) {
-        (Some(roles), _) => roles,
+        // Both at once would leave one unchecked or one ignored: neither is what was sent.
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation("give roles or role, not both"));
+        }
+        (Some(roles), None) => roles,
         (None, Some(role)) if role.is_empty() => Vec::new(),
         (None, Some(role)) => vec![role],
         (None, None) => return Ok(None),

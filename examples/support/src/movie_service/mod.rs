@@ -11,6 +11,7 @@ use axum::Router;
 use portcullis_resource_guard::{Guard, GuardBuildError};
 use portcullis_response::{ErrorBody, Message};
 use utoipa::OpenApi;
+use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::MovieServiceConfig;
@@ -37,6 +38,26 @@ use login::LoginProxy;
 )]
 struct ApiDoc;
 
+/// The IAM's rules for the login form, so that a form the document allows is never
+/// refused with 400: both fields non-empty, no control character in the name.
+fn document_login_form(openapi: &mut utoipa::openapi::OpenApi) {
+    let schemas = &mut openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .schemas;
+    if let Some(RefOr::T(Schema::Object(form))) = schemas.get_mut("LoginForm") {
+        for (field, pattern) in [
+            ("user", Some(r"^[^\x00-\x1f\x7f-\x9f]+$")),
+            ("password", None),
+        ] {
+            if let Some(RefOr::T(Schema::Object(property))) = form.properties.get_mut(field) {
+                property.min_length = Some(1);
+                property.pattern = pattern.map(str::to_owned);
+            }
+        }
+    }
+}
+
 /// Builds the whole service from `config`: store, token guard, login proxy, routes,
 /// Swagger UI and the common layers.
 pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error + Send + Sync>> {
@@ -59,11 +80,12 @@ pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error 
 
     // Movies and genres are one generic resource; the login proxy is its own route. Each
     // part brings its OpenAPI operations, collected into one document.
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(resource::router::<Movie>(Arc::clone(&store)))
         .merge(resource::router::<MovieGenre>(Arc::clone(&store)))
         .merge(login::router(login))
         .split_for_parts();
+    document_login_form(&mut openapi);
 
     // The guard checks any bearer token present and lets anonymous requests through;
     // handlers that need a user take `Claims`, so the rule sits beside the handler.
@@ -162,13 +184,19 @@ mod tests {
     }
 
     fn token(role: &str) -> String {
+        token_with(role, "")
+    }
+
+    /// A token with `role` and the space-separated `scope`.
+    fn token_with(role: &str, scope: &str) -> String {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
         let claims = json!({
             "sub": "5eed000000000000000000aa", "name": "tester", "role": role,
-            "roles": [role], "iss": "seedotech", "aud": "movies", "iat": now, "exp": now + 600,
+            "roles": [role], "scope": scope, "iss": "seedotech", "aud": "movies",
+            "iat": now, "exp": now + 600,
         });
         encode(
             &Header::default(),
@@ -212,7 +240,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_list_is_public_and_adding_needs_a_token() {
+    async fn the_list_is_public_and_adding_needs_the_admin_role() {
         let app = app().await;
         let (status, headers, list) = call(&app, "GET", "/api/v1/movies/list", None, None).await;
         assert_eq!(status, StatusCode::OK);
@@ -226,7 +254,24 @@ mod tests {
         assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
         assert_eq!(body["code"], 1004);
 
-        let user = token("");
+        for (role, scope) in [("", ""), ("viewer", "movies:read")] {
+            let user = token_with(role, scope);
+            let (status, headers, body) = call(
+                &app,
+                "POST",
+                "/api/v1/movies",
+                Some(&user),
+                Some(movie.clone()),
+            )
+            .await;
+            assert_eq!(
+                (status, &body["code"]),
+                (StatusCode::FORBIDDEN, &json!(1007))
+            );
+            let challenge = headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(challenge.contains("scope=\"movies:write\""), "{challenge}");
+        }
+        let user = token("admin");
         let (status, _, added) =
             call(&app, "POST", "/api/v1/movies", Some(&user), Some(movie)).await;
         assert_eq!(status, StatusCode::OK);
@@ -236,6 +281,81 @@ mod tests {
         let path = format!("/api/v1/movies/{}", added["id"].as_str().unwrap());
         let (status, _, fetched) = call(&app, "GET", &path, None, None).await;
         assert_eq!((status, fetched), (StatusCode::OK, added));
+    }
+
+    #[tokio::test]
+    async fn a_client_with_the_write_scope_may_add_change_and_delete() {
+        let app = app().await;
+        let client = token_with("", "movies:read movies:write");
+        let (status, _, added) = call(
+            &app,
+            "POST",
+            "/api/v1/genres",
+            Some(&client),
+            Some(json!({"name": "Western"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let path = format!("/api/v1/genres/{}", added["id"].as_str().unwrap());
+        let patch = json!({"description": "Horses."});
+        let (status, _, _) = call(&app, "PATCH", &path, Some(&client), Some(patch)).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, _) = call(&app, "DELETE", &path, Some(&client), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn lists_are_paged_with_the_total_in_a_header() {
+        let app = app().await;
+        let (status, headers, list) = call(
+            &app,
+            "GET",
+            "/api/v1/movies/list?offset=1&limit=1",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(names(&list), ["Sintel"]);
+        assert_eq!(headers["x-total-count"], "3");
+        let (_, headers, list) =
+            call(&app, "GET", "/api/v1/genres/list?offset=5", None, None).await;
+        assert_eq!(names(&list).len(), 0);
+        assert_eq!(headers["x-total-count"], "2");
+        for query in [
+            "limit=0",
+            "limit=1001",
+            "limit=2147483648",
+            "limit=-1",
+            "limit=x",
+            "offset=9223372036854775808",
+            "offset=18446744073709551615",
+            "offset=18446744073709551616",
+            "offset=-1",
+        ] {
+            let (status, _, body) = call(
+                &app,
+                "GET",
+                &format!("/api/v1/movies/list?{query}"),
+                None,
+                None,
+            )
+            .await;
+            assert_eq!(
+                (status, &body["code"]),
+                (StatusCode::BAD_REQUEST, &json!(1015)),
+                "{query}: {body}"
+            );
+        }
+        let (status, _, _) = call(
+            &app,
+            "GET",
+            "/api/v1/movies/list?offset=9223372036854775807&limit=1000",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
     }
 
     #[tokio::test]
@@ -281,8 +401,16 @@ mod tests {
                 json!({"name": "A", "url": "https://a.example/", "description": too_long}),
                 1001,
             ),
+            (json!({"name": " ", "url": "https://a.example/"}), 1001),
+            (json!({"name": "A", "url": "https://a.example/?q=1"}), 1001),
+            (
+                json!({"name": "A", "url": "https://a/", "coverImage": "x"}),
+                1001,
+            ),
             (json!({"name": 5, "url": "https://a.example/"}), 1001),
-            (json!(["not", "an", "object"]), 1001),
+            (json!({"name": "A"}), 1001),
+            (json!({}), 1001),
+            (json!(["A", "https://a.example/"]), 1001),
         ] {
             let (status, _, reply) = call(
                 &app,
@@ -294,6 +422,15 @@ mod tests {
             .await;
             assert!(status.is_client_error(), "{body}: {status}");
             assert_eq!(reply["code"], code, "{body}: {reply}");
+        }
+        // A patch must be an object too: serde would read an array as its fields.
+        for body in [json!([]), json!(["Renamed"])] {
+            let path = "/api/v1/movies/5eed00000000000000000001";
+            let (status, _, reply) = call(&app, "PATCH", path, Some(&user), Some(body)).await;
+            assert_eq!(
+                (status, &reply["code"]),
+                (StatusCode::UNPROCESSABLE_ENTITY, &json!(1001))
+            );
         }
         for path in ["/api/v1/movies/42", "/api/v1/genres/not-an-id"] {
             let (status, _, reply) = call(&app, "GET", path, None, None).await;
@@ -312,7 +449,11 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (_, _, list) = call(&app, "GET", "/api/v1/movies/list", None, None).await;
-        assert_eq!(names(&list).len(), 3, "nothing was stored");
+        assert_eq!(
+            names(&list),
+            ["Big Buck Bunny", "Sintel", "Tears of Steel"],
+            "nothing changed"
+        );
     }
 
     #[tokio::test]
@@ -345,6 +486,46 @@ mod tests {
         assert_eq!(names(&list), ["Animation", "Science fiction", "Drama"]);
         let (status, _, _) = call(&app, "DELETE", &path, Some(&admin), None).await;
         assert_eq!(status, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn the_documented_bodies_carry_the_handlers_rules() {
+        let app = app().await;
+        let (_, _, doc) = call(&app, "GET", "/api-docs/openapi.json", None, None).await;
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["NewMovie"]["required"], json!(["name", "url"]));
+        assert_eq!(schemas["NewGenre"]["required"], json!(["name"]));
+        for schema in ["NewMovie", "MoviePatch"] {
+            let fields = &schemas[schema]["properties"];
+            assert_eq!(
+                fields["name"]["pattern"],
+                *crate::movies::NAME_PATTERN,
+                "{schema}"
+            );
+            assert_eq!(
+                fields["url"]["pattern"],
+                crate::movies::URL_PATTERN,
+                "{schema}"
+            );
+            assert_eq!(
+                fields["coverImage"]["pattern"],
+                *crate::movies::OPTIONAL_URL_PATTERN
+            );
+            for field in ["name", "url", "coverImage", "description"] {
+                assert_eq!(fields[field]["maxLength"], 400, "{schema}.{field}");
+            }
+        }
+        let login = &schemas["LoginForm"]["properties"];
+        assert_eq!(
+            (&login["user"]["minLength"], &login["password"]["minLength"]),
+            (&json!(1), &json!(1))
+        );
+        assert_eq!(login["user"]["pattern"], r"^[^\x00-\x1f\x7f-\x9f]+$");
+        for schema in ["NewGenre", "GenrePatch"] {
+            let fields = &schemas[schema]["properties"];
+            assert_eq!(fields["name"]["pattern"], *crate::movies::NAME_PATTERN);
+            assert_eq!(fields["description"]["maxLength"], 400);
+        }
     }
 
     #[tokio::test]
@@ -409,6 +590,58 @@ mod tests {
             assert_eq!(
                 by_id["delete"]["responses"]["403"]["content"]["application/json"]["schema"]["$ref"],
                 schema("ErrorBody")
+            );
+            for (operation, statuses) in [
+                (list, &["200", "400", "503", "504"][..]),
+                (
+                    add,
+                    &[
+                        "200", "400", "401", "403", "413", "415", "422", "503", "504",
+                    ],
+                ),
+                (&by_id["get"], &["200", "400", "404", "503", "504"]),
+                (
+                    &by_id["patch"],
+                    &[
+                        "200", "400", "401", "403", "404", "413", "415", "422", "503", "504",
+                    ],
+                ),
+                (
+                    &by_id["delete"],
+                    &["200", "400", "401", "403", "404", "503", "504"],
+                ),
+            ] {
+                let documented: Vec<&str> = operation["responses"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(
+                    documented, statuses,
+                    "{plural}: {}",
+                    operation["operationId"]
+                );
+            }
+            for operation in [&by_id["get"], &by_id["patch"], &by_id["delete"]] {
+                assert_eq!(
+                    operation["parameters"][0]["schema"]["pattern"],
+                    "^[0-9a-fA-F]{24}$"
+                );
+            }
+            let limit = &list["parameters"][1];
+            assert_eq!(
+                (
+                    &limit["name"],
+                    &limit["schema"]["maximum"],
+                    &limit["schema"]["minimum"]
+                ),
+                (&json!("limit"), &json!(1000), &json!(1))
+            );
+            assert_eq!(list["parameters"][0]["schema"]["maximum"], json!(i64::MAX));
+            assert_eq!(
+                list["responses"]["200"]["headers"]["x-total-count"]["schema"]["type"],
+                "integer"
             );
             for name in [record, new, patch, "ErrorBody", "Message"] {
                 assert!(

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use mongodb::bson::oid::ObjectId;
 
 use super::model::{GenrePatch, Movie, MovieGenre, MoviePatch, NewGenre, NewMovie};
+use super::page::{Listed, Page};
 use super::store::{MovieStore, StoreError};
 
 /// Movies and genres in process memory, lost at exit. Ids are `ObjectId`s, as in the
@@ -108,8 +109,12 @@ impl MovieStore for MemoryMovieStore {
         Ok(())
     }
 
-    async fn list_movies(&self) -> Result<Vec<Movie>, StoreError> {
-        Ok(read!(self.movies).clone())
+    async fn list_movies(&self, page: Page) -> Result<Listed<Movie>, StoreError> {
+        let movies = read!(self.movies);
+        Ok(Listed {
+            items: page.slice(&movies),
+            total: movies.len() as u64,
+        })
     }
 
     async fn get_movie(&self, id: ObjectId) -> Result<Movie, StoreError> {
@@ -155,8 +160,12 @@ impl MovieStore for MemoryMovieStore {
         Ok(())
     }
 
-    async fn list_genres(&self) -> Result<Vec<MovieGenre>, StoreError> {
-        Ok(read!(self.genres).clone())
+    async fn list_genres(&self, page: Page) -> Result<Listed<MovieGenre>, StoreError> {
+        let genres = read!(self.genres);
+        Ok(Listed {
+            items: page.slice(&genres),
+            total: genres.len() as u64,
+        })
     }
 
     async fn get_genre(&self, id: ObjectId) -> Result<MovieGenre, StoreError> {

@@ -1,10 +1,10 @@
-//! The original project's models, as JSON with camelCase keys, and their validation.
+//! The original project's models, as JSON with camelCase keys, and the [`Rule`]s of their
+//! input fields.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// The longest accepted text field, in characters.
-pub const MAX_FIELD_LEN: usize = 400;
+use super::rules::{Input, Rule};
 
 /// A movie, as listed and stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -27,17 +27,19 @@ pub struct Movie {
 
 /// The body of `POST /api/v1/movies`: `name` and `url` are required.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct NewMovie {
-    /// The title: required, at most 400 characters.
+    /// The title: required, at most 400 characters, not only whitespace.
     #[schema(example = "Big Buck Bunny")]
     pub name: String,
     /// An absolute `http`/`https` URL: required.
     #[schema(example = "https://peach.blender.org/")]
     pub url: String,
-    /// An absolute `http`/`https` URL, or empty.
+    /// An absolute `http`/`https` URL, or empty (the default).
+    #[serde(default)]
     pub cover_image: String,
-    /// At most 400 characters.
+    /// At most 400 characters; empty by default.
+    #[serde(default)]
     pub description: String,
 }
 
@@ -45,9 +47,9 @@ pub struct NewMovie {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MoviePatch {
-    /// A new title.
+    /// A new title (`null` or absent: unchanged).
     pub name: Option<String>,
-    /// A new URL.
+    /// A new URL (`null` or absent: unchanged).
     pub url: Option<String>,
     /// A new poster URL (empty removes it).
     pub cover_image: Option<String>,
@@ -70,11 +72,13 @@ pub struct MovieGenre {
 
 /// The body of `POST /api/v1/genres`: `name` is required.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct NewGenre {
-    /// Required, at most 400 characters.
+    /// Required, at most 400 characters, not only whitespace.
+    #[schema(example = "Animation")]
     pub name: String,
-    /// At most 400 characters.
+    /// At most 400 characters; empty by default.
+    #[serde(default)]
     pub description: String,
 }
 
@@ -88,44 +92,38 @@ pub struct GenrePatch {
     pub description: Option<String>,
 }
 
-/// Which field is wrong and why; its `Display` is safe to send to the caller.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct ValidationError {
-    /// The JSON key.
-    pub field: &'static str,
-    /// What is wrong with it.
-    pub reason: &'static str,
+impl Input for NewMovie {
+    const RULES: &'static [(&'static str, Rule)] = &[
+        ("name", Rule::Name),
+        ("url", Rule::Url),
+        ("coverImage", Rule::OptionalUrl),
+        ("description", Rule::Text),
+    ];
+
+    fn values(&self) -> Vec<Option<&str>> {
+        vec![
+            Some(&self.name),
+            Some(&self.url),
+            Some(&self.cover_image),
+            Some(&self.description),
+        ]
+    }
 }
 
-impl NewMovie {
-    /// Checks every field; the first problem found is returned.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        required_text("name", &self.name)?;
-        required_url("url", &self.url)?;
-        optional_url("coverImage", &self.cover_image)?;
-        bounded("description", &self.description)
+impl Input for MoviePatch {
+    const RULES: &'static [(&'static str, Rule)] = NewMovie::RULES;
+
+    fn values(&self) -> Vec<Option<&str>> {
+        vec![
+            self.name.as_deref(),
+            self.url.as_deref(),
+            self.cover_image.as_deref(),
+            self.description.as_deref(),
+        ]
     }
 }
 
 impl MoviePatch {
-    /// Checks the fields present.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        if let Some(name) = &self.name {
-            required_text("name", name)?;
-        }
-        if let Some(url) = &self.url {
-            required_url("url", url)?;
-        }
-        if let Some(cover) = &self.cover_image {
-            optional_url("coverImage", cover)?;
-        }
-        if let Some(description) = &self.description {
-            bounded("description", description)?;
-        }
-        Ok(())
-    }
-
     /// Applies the patch to `movie`.
     pub fn apply(self, movie: &mut Movie) {
         if let Some(name) = self.name {
@@ -143,26 +141,24 @@ impl MoviePatch {
     }
 }
 
-impl NewGenre {
-    /// Checks every field.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        required_text("name", &self.name)?;
-        bounded("description", &self.description)
+impl Input for NewGenre {
+    const RULES: &'static [(&'static str, Rule)] =
+        &[("name", Rule::Name), ("description", Rule::Text)];
+
+    fn values(&self) -> Vec<Option<&str>> {
+        vec![Some(&self.name), Some(&self.description)]
+    }
+}
+
+impl Input for GenrePatch {
+    const RULES: &'static [(&'static str, Rule)] = NewGenre::RULES;
+
+    fn values(&self) -> Vec<Option<&str>> {
+        vec![self.name.as_deref(), self.description.as_deref()]
     }
 }
 
 impl GenrePatch {
-    /// Checks the fields present.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        if let Some(name) = &self.name {
-            required_text("name", name)?;
-        }
-        if let Some(description) = &self.description {
-            bounded("description", description)?;
-        }
-        Ok(())
-    }
-
     /// Applies the patch to `genre`.
     pub fn apply(self, genre: &mut MovieGenre) {
         if let Some(name) = self.name {
@@ -174,48 +170,13 @@ impl GenrePatch {
     }
 }
 
-fn bounded(field: &'static str, value: &str) -> Result<(), ValidationError> {
-    if value.chars().count() > MAX_FIELD_LEN {
-        return Err(ValidationError {
-            field,
-            reason: "must be at most 400 characters",
-        });
-    }
-    Ok(())
-}
-
-fn required_text(field: &'static str, value: &str) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
-        return Err(ValidationError {
-            field,
-            reason: "is required",
-        });
-    }
-    bounded(field, value)
-}
-
-fn required_url(field: &'static str, value: &str) -> Result<(), ValidationError> {
-    required_text(field, value)?;
-    match url::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(()),
-        _ => Err(ValidationError {
-            field,
-            reason: "must be an absolute http or https URL",
-        }),
-    }
-}
-
-fn optional_url(field: &'static str, value: &str) -> Result<(), ValidationError> {
-    if value.is_empty() {
-        Ok(())
-    } else {
-        required_url(field, value)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+    use utoipa::PartialSchema;
+
     use super::*;
+    use crate::movies::MAX_FIELD_LEN;
 
     fn movie() -> NewMovie {
         NewMovie {
@@ -277,5 +238,75 @@ mod tests {
         MoviePatch::default().validate().unwrap();
         MoviePatch::default().apply(&mut stored);
         assert_eq!(stored, before);
+    }
+
+    #[test]
+    fn name_and_url_are_required_in_the_schema_and_in_the_body() {
+        for body in [json!({}), json!({"name": "A"}), json!({"url": "http://a"})] {
+            assert!(
+                serde_json::from_value::<NewMovie>(body.clone()).is_err(),
+                "{body}"
+            );
+        }
+        let new: NewMovie =
+            serde_json::from_value(json!({"name": "A", "url": "http://a"})).unwrap();
+        assert_eq!(
+            (new.cover_image.as_str(), new.description.as_str()),
+            ("", "")
+        );
+        assert!(serde_json::from_value::<NewGenre>(json!({})).is_err());
+
+        let schema = serde_json::to_value(NewMovie::schema()).unwrap();
+        assert_eq!(schema["required"], json!(["name", "url"]));
+        let schema = serde_json::to_value(NewGenre::schema()).unwrap();
+        assert_eq!(schema["required"], json!(["name"]));
+    }
+
+    #[test]
+    fn the_rules_name_every_text_field_of_the_schemas() {
+        fn keys<T: PartialSchema>() -> Vec<String> {
+            let schema = serde_json::to_value(T::schema()).unwrap();
+            let mut keys: Vec<_> = schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            keys.sort();
+            keys
+        }
+        fn rules<T: Input>() -> Vec<String> {
+            let mut keys: Vec<_> = T::RULES.iter().map(|(k, _)| (*k).to_owned()).collect();
+            keys.sort();
+            keys
+        }
+        assert_eq!(keys::<NewMovie>(), rules::<NewMovie>());
+        assert_eq!(keys::<MoviePatch>(), rules::<MoviePatch>());
+        assert_eq!(keys::<NewGenre>(), rules::<NewGenre>());
+        assert_eq!(keys::<GenrePatch>(), rules::<GenrePatch>());
+        assert_eq!(NewMovie::default().values().len(), NewMovie::RULES.len());
+        assert_eq!(
+            MoviePatch::default().values().len(),
+            MoviePatch::RULES.len()
+        );
+        assert_eq!(NewGenre::default().values().len(), NewGenre::RULES.len());
+        assert_eq!(
+            GenrePatch::default().values().len(),
+            GenrePatch::RULES.len()
+        );
+    }
+
+    #[test]
+    fn a_patch_checks_only_the_fields_present() {
+        let patch = MoviePatch {
+            url: Some("not a url".to_owned()),
+            ..MoviePatch::default()
+        };
+        assert_eq!(patch.validate().unwrap_err().field, "url");
+        let patch = GenrePatch {
+            name: Some(" ".to_owned()),
+            ..GenrePatch::default()
+        };
+        assert_eq!(patch.validate().unwrap_err().field, "name");
     }
 }

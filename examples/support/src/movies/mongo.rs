@@ -6,9 +6,11 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Document, doc};
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::model::{GenrePatch, Movie, MovieGenre, MoviePatch, NewGenre, NewMovie};
+use super::page::{Listed, Page};
 use super::store::{MovieStore, StoreError};
 
 /// The collection names, as in the original project.
@@ -97,6 +99,28 @@ fn set_fields(fields: &[(&str, &Option<String>)]) -> Option<Document> {
     (!set.is_empty()).then(|| doc! { "$set": set })
 }
 
+/// One page of `collection` in `_id` order (creation order, as ids are `ObjectId`s), and
+/// the collection's size. [`Page`] keeps `skip` and `limit` within the server's signed
+/// 64-bit range.
+async fn list<D, T>(collection: &Collection<D>, page: Page) -> Result<Listed<T>, StoreError>
+where
+    D: DeserializeOwned + Send + Sync,
+    T: From<D>,
+{
+    let cursor = collection
+        .find(doc! {})
+        .sort(doc! { "_id": 1 })
+        .skip(page.offset())
+        .limit(page.limit_i64())
+        .await?;
+    let docs: Vec<D> = cursor.try_collect().await?;
+    let total = collection.count_documents(doc! {}).await?;
+    Ok(Listed {
+        items: docs.into_iter().map(T::from).collect(),
+        total,
+    })
+}
+
 #[async_trait]
 impl MovieStore for MongoMovieStore {
     fn kind(&self) -> &'static str {
@@ -108,10 +132,8 @@ impl MovieStore for MongoMovieStore {
         Ok(())
     }
 
-    async fn list_movies(&self) -> Result<Vec<Movie>, StoreError> {
-        let cursor = self.movies.find(doc! {}).sort(doc! { "_id": 1 }).await?;
-        let docs: Vec<MovieDoc> = cursor.try_collect().await?;
-        Ok(docs.into_iter().map(Movie::from).collect())
+    async fn list_movies(&self, page: Page) -> Result<Listed<Movie>, StoreError> {
+        list(&self.movies, page).await
     }
 
     async fn get_movie(&self, id: ObjectId) -> Result<Movie, StoreError> {
@@ -159,10 +181,8 @@ impl MovieStore for MongoMovieStore {
         Ok(())
     }
 
-    async fn list_genres(&self) -> Result<Vec<MovieGenre>, StoreError> {
-        let cursor = self.genres.find(doc! {}).sort(doc! { "_id": 1 }).await?;
-        let docs: Vec<GenreDoc> = cursor.try_collect().await?;
-        Ok(docs.into_iter().map(MovieGenre::from).collect())
+    async fn list_genres(&self, page: Page) -> Result<Listed<MovieGenre>, StoreError> {
+        list(&self.genres, page).await
     }
 
     async fn get_genre(&self, id: ObjectId) -> Result<MovieGenre, StoreError> {

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use mongodb::bson::oid::ObjectId;
 
 use super::model::{GenrePatch, Movie, MovieGenre, MoviePatch, NewGenre, NewMovie};
+use super::page::{Listed, Page};
 
 /// Where movies and genres live. Object-safe, so the service holds an
 /// `Arc<dyn MovieStore>` and picks the implementation at start-up.
@@ -17,8 +18,8 @@ pub trait MovieStore: Send + Sync + std::fmt::Debug + 'static {
     /// Succeeds when the backing store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Every movie, oldest first.
-    async fn list_movies(&self) -> Result<Vec<Movie>, StoreError>;
+    /// One page of the movies, oldest first, and how many there are.
+    async fn list_movies(&self, page: Page) -> Result<Listed<Movie>, StoreError>;
     /// One movie, or [`StoreError::NotFound`].
     async fn get_movie(&self, id: ObjectId) -> Result<Movie, StoreError>;
     /// Stores a new movie under a fresh id and returns it.
@@ -28,8 +29,8 @@ pub trait MovieStore: Send + Sync + std::fmt::Debug + 'static {
     /// Removes a movie, or [`StoreError::NotFound`].
     async fn delete_movie(&self, id: ObjectId) -> Result<(), StoreError>;
 
-    /// Every genre, oldest first.
-    async fn list_genres(&self) -> Result<Vec<MovieGenre>, StoreError>;
+    /// One page of the genres, oldest first, and how many there are.
+    async fn list_genres(&self, page: Page) -> Result<Listed<MovieGenre>, StoreError>;
     /// One genre, or [`StoreError::NotFound`].
     async fn get_genre(&self, id: ObjectId) -> Result<MovieGenre, StoreError>;
     /// Stores a new genre under a fresh id and returns it.

@@ -9,7 +9,7 @@ mod suite;
 
 use std::sync::Arc;
 
-use portcullis_examples::movies::{MemoryMovieStore, MongoMovieStore, MovieStore};
+use portcullis_examples::movies::{MemoryMovieStore, MongoMovieStore, MovieStore, Page};
 
 #[tokio::test]
 async fn memory_store_passes_the_suite() {
@@ -19,7 +19,7 @@ async fn memory_store_passes_the_suite() {
 #[tokio::test]
 async fn seeded_memory_store_lists_its_seed_movies() {
     let store = MemoryMovieStore::seeded();
-    let movies = store.list_movies().await.unwrap();
+    let movies = store.list_movies(Page::default()).await.unwrap().items;
     assert!(
         movies.len() >= 3,
         "seeded store holds {} movies",
@@ -30,11 +30,22 @@ async fn seeded_memory_store_lists_its_seed_movies() {
             .iter()
             .all(|m| !m.name.is_empty() && m.url.starts_with("https://"))
     );
-    assert!(!store.list_genres().await.unwrap().is_empty());
+    assert!(
+        !store
+            .list_genres(Page::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     // Fixed ids: instances and restarts agree on them.
     assert_eq!(
         movies,
-        MemoryMovieStore::seeded().list_movies().await.unwrap()
+        MemoryMovieStore::seeded()
+            .list_movies(Page::default())
+            .await
+            .unwrap()
+            .items
     );
     for movie in &movies {
         let id = mongodb::bson::oid::ObjectId::parse_str(&movie.id).unwrap();
@@ -89,7 +100,7 @@ async fn mongodb_store_reports_an_unreachable_server_on_ping() {
     let client = mongodb::Client::with_options(options).unwrap();
     let store = MongoMovieStore::new(client.database("unreachable"));
     assert!(store.ping().await.is_err());
-    assert!(store.list_movies().await.is_err());
+    assert!(store.list_movies(Page::default()).await.is_err());
 }
 
 /// The URI of the test server; a missing one fails the test with how to start a server.

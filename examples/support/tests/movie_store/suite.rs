@@ -7,7 +7,8 @@ use std::sync::Arc;
 use mongodb::bson::oid::ObjectId;
 
 use portcullis_examples::movies::{
-    GenrePatch, MAX_FIELD_LEN, MoviePatch, MovieStore, NewGenre, NewMovie, StoreError,
+    GenrePatch, MAX_FIELD_LEN, MAX_LIMIT, MAX_OFFSET, MoviePatch, MovieStore, NewGenre, NewMovie,
+    Page, StoreError,
 };
 
 /// Runs every case, each on a new store.
@@ -27,6 +28,8 @@ where
     long_and_unicode_fields_round_trip(make_store().await).await;
     genres_have_the_same_life_cycle(make_store().await).await;
     movies_and_genres_are_kept_apart(make_store().await).await;
+    pages_skip_take_and_count(make_store().await).await;
+    the_largest_offset_and_limit_are_served(make_store().await).await;
 }
 
 fn new_movie(name: &str) -> NewMovie {
@@ -50,8 +53,22 @@ async fn answers_a_ping(store: Arc<dyn MovieStore>) {
 }
 
 async fn a_new_store_lists_nothing(store: Arc<dyn MovieStore>) {
-    assert!(store.list_movies().await.unwrap().is_empty());
-    assert!(store.list_genres().await.unwrap().is_empty());
+    assert!(
+        store
+            .list_movies(Page::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_genres(Page::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 async fn an_added_movie_is_listed_and_fetchable(store: Arc<dyn MovieStore>) {
@@ -70,7 +87,10 @@ async fn an_added_movie_is_listed_and_fetchable(store: Arc<dyn MovieStore>) {
     assert_eq!(added.cover_image, movie.cover_image);
     assert_eq!(added.description, movie.description);
 
-    assert_eq!(store.list_movies().await.unwrap(), vec![added.clone()]);
+    assert_eq!(
+        store.list_movies(Page::default()).await.unwrap().items,
+        vec![added.clone()]
+    );
     let id = ObjectId::parse_str(&added.id).unwrap();
     assert_eq!(store.get_movie(id).await.unwrap(), added);
 }
@@ -81,9 +101,10 @@ async fn movies_are_listed_oldest_first(store: Arc<dyn MovieStore>) {
         added.push(store.add_movie(new_movie(name)).await.unwrap());
     }
     let names: Vec<_> = store
-        .list_movies()
+        .list_movies(Page::default())
         .await
         .unwrap()
+        .items
         .into_iter()
         .map(|m| m.name)
         .collect();
@@ -141,7 +162,12 @@ async fn a_missing_movie_is_not_found_everywhere(store: Arc<dyn MovieStore>) {
         Err(StoreError::NotFound)
     ));
     assert_eq!(
-        store.list_movies().await.unwrap().len(),
+        store
+            .list_movies(Page::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
         1,
         "nothing was created"
     );
@@ -152,7 +178,10 @@ async fn a_deleted_movie_is_gone(store: Arc<dyn MovieStore>) {
     let gone = store.add_movie(new_movie("Gone")).await.unwrap();
     let gone_id = ObjectId::parse_str(&gone.id).unwrap();
     store.delete_movie(gone_id).await.unwrap();
-    assert_eq!(store.list_movies().await.unwrap(), vec![keep]);
+    assert_eq!(
+        store.list_movies(Page::default()).await.unwrap().items,
+        vec![keep]
+    );
     assert!(matches!(
         store.get_movie(gone_id).await,
         Err(StoreError::NotFound)
@@ -190,7 +219,10 @@ async fn genres_have_the_same_life_cycle(store: Arc<dyn MovieStore>) {
         .unwrap();
     assert!(is_object_id(&added.id));
     let id = ObjectId::parse_str(&added.id).unwrap();
-    assert_eq!(store.list_genres().await.unwrap(), vec![added.clone()]);
+    assert_eq!(
+        store.list_genres(Page::default()).await.unwrap().items,
+        vec![added.clone()]
+    );
     assert_eq!(store.get_genre(id).await.unwrap(), added);
 
     let patch = GenrePatch {
@@ -206,7 +238,14 @@ async fn genres_have_the_same_life_cycle(store: Arc<dyn MovieStore>) {
     );
 
     store.delete_genre(id).await.unwrap();
-    assert!(store.list_genres().await.unwrap().is_empty());
+    assert!(
+        store
+            .list_genres(Page::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     assert!(matches!(
         store.get_genre(id).await,
         Err(StoreError::NotFound)
@@ -230,8 +269,14 @@ async fn movies_and_genres_are_kept_apart(store: Arc<dyn MovieStore>) {
         })
         .await
         .unwrap();
-    assert_eq!(store.list_movies().await.unwrap(), vec![movie.clone()]);
-    assert_eq!(store.list_genres().await.unwrap(), vec![genre.clone()]);
+    assert_eq!(
+        store.list_movies(Page::default()).await.unwrap().items,
+        vec![movie.clone()]
+    );
+    assert_eq!(
+        store.list_genres(Page::default()).await.unwrap().items,
+        vec![genre.clone()]
+    );
     let movie_id = ObjectId::parse_str(&movie.id).unwrap();
     let genre_id = ObjectId::parse_str(&genre.id).unwrap();
     assert!(matches!(
@@ -242,4 +287,42 @@ async fn movies_and_genres_are_kept_apart(store: Arc<dyn MovieStore>) {
         store.delete_movie(genre_id).await,
         Err(StoreError::NotFound)
     ));
+}
+
+async fn pages_skip_take_and_count(store: Arc<dyn MovieStore>) {
+    for name in ["One", "Two", "Three", "Four", "Five"] {
+        store.add_movie(new_movie(name)).await.unwrap();
+    }
+    store
+        .add_genre(NewGenre {
+            name: "Only".to_owned(),
+            description: String::new(),
+        })
+        .await
+        .unwrap();
+    let page = store.list_movies(Page::new(1, 2).unwrap()).await.unwrap();
+    let names: Vec<_> = page.items.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!((names, page.total), (vec!["Two", "Three"], 5));
+    let last = store.list_movies(Page::new(4, 2).unwrap()).await.unwrap();
+    assert_eq!((last.items.len(), last.total), (1, 5));
+    let past = store.list_movies(Page::new(9, 2).unwrap()).await.unwrap();
+    assert_eq!((past.items.len(), past.total), (0, 5));
+    let genres = store.list_genres(Page::new(0, 1).unwrap()).await.unwrap();
+    assert_eq!((genres.items.len(), genres.total), (1, 1));
+}
+
+/// The edges of [`Page`] are within every store's integer range: `MongoDB` counts `skip`
+/// and `limit` in a signed 64-bit integer.
+async fn the_largest_offset_and_limit_are_served(store: Arc<dyn MovieStore>) {
+    store.add_movie(new_movie("Edge")).await.unwrap();
+    let page = Page::new(MAX_OFFSET, MAX_LIMIT).unwrap();
+    let far = store.list_movies(page).await.unwrap();
+    assert_eq!((far.items.len(), far.total), (0, 1));
+    let far = store.list_genres(page).await.unwrap();
+    assert_eq!((far.items.len(), far.total), (0, 0));
+    let all = store
+        .list_movies(Page::new(0, MAX_LIMIT).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 1);
 }

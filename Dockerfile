@@ -48,8 +48,11 @@ ARG PORT=8809
 WORKDIR /app
 COPY --from=build /out/ /app/
 # Listen on all interfaces of the container (the services' own default is loopback, which
-# no other container could reach); `port` accepts `0.0.0.0:<port>`. Logs as JSON lines on
-# the console, the container convention.
+# no other container could reach); `port` accepts `0.0.0.0:<port>`. A service bound to
+# every interface must be told what others should call it, so `docker run` needs
+# `-e PORTCULLIS_ADVERTISE_URL=http://<name>:<port>` (compose.yaml and the Kubernetes
+# manifests set it); without it the service refuses to start and says so. Logs as JSON
+# lines on the console, the container convention.
 ENV PORTCULLIS_PORT="0.0.0.0:${PORT}" \
     PORTCULLIS_CONSOLE_LOG_FORMAT=json \
     RUST_LOG=info

@@ -39,13 +39,18 @@ use login::LoginProxy;
 struct ApiDoc;
 
 /// The IAM's rules for the login form, so that a form the document allows is never
-/// refused with 400: both fields non-empty, no control character in the name.
+/// refused with 400: both fields non-empty, no control character in the name, and no other
+/// field (extra fields are ignored, but a multipart part with a malformed name, which
+/// `additionalProperties` would allow, is a 400 before any field is read).
 fn document_login_form(openapi: &mut utoipa::openapi::OpenApi) {
     let schemas = &mut openapi
         .components
         .get_or_insert_with(Default::default)
         .schemas;
     if let Some(RefOr::T(Schema::Object(form))) = schemas.get_mut("LoginForm") {
+        form.additional_properties = Some(Box::new(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ));
         for (field, pattern) in [
             ("user", Some(r"^[^\x00-\x1f\x7f-\x9f]+$")),
             ("password", None),

@@ -16,7 +16,7 @@ const MONGO_TIMEOUT: Duration = Duration::from_secs(3);
 /// `mgDbName`), or `mgAddrs` with `mgDbUsername`/`mgDbPassword`.
 ///
 /// The driver connects lazily: this fails only on a malformed address, never because the
-/// server is down (then calls fail after [`MONGO_TIMEOUT`] and `/readyz` says 503).
+/// server is down (then calls fail after 3 s and `/readyz` says 503).
 pub async fn connect_mongodb(
     config: &CommonConfig,
     app_name: &str,

@@ -72,7 +72,7 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
     )
     .await?;
     let movie_url = format!("http://{}", movie_listener.local_addr()?);
-    let movie_app = movie_service::build(&movie_config).await?;
+    let movie_app = movie_service::build(&movie_config, None).await?;
 
     // 4. What to try, then serve until Ctrl-C or SIGTERM, which both services hear.
     print_flow(&user_url, &movie_url, &user_config);

@@ -31,6 +31,7 @@
 use std::process::ExitCode;
 
 use portcullis_examples::config::MovieServiceConfig;
+use portcullis_examples::registry::{self, announce};
 use portcullis_examples::{logging, movie_service, server};
 
 #[tokio::main]
@@ -50,10 +51,20 @@ async fn main() -> ExitCode {
     }
     tracing::info!(?config, "effective configuration");
 
-    // 2. The service: store, token guard, login proxy, routes (see
+    // 2. The service registry, when `registryAddrs` names etcd endpoints: this instance
+    //    announces itself there once ready, and finds the IAM there.
+    let registry = match registry::connect(&config.common) {
+        Ok(registry) => registry,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // 3. The service: store, token guard, login proxy, routes (see
     //    `portcullis_examples::movie_service::build`). The IAM need not be up: the guard
     //    fetches its keys on first use and the login proxy fails fast with 503.
-    let app = match movie_service::build(&config).await {
+    let app = match movie_service::build(&config, registry.as_ref()).await {
         Ok(app) => app,
         Err(error) => {
             tracing::error!(%error, "cannot start");
@@ -61,15 +72,19 @@ async fn main() -> ExitCode {
         }
     };
 
-    // 3. Bind (printing `listening on http://127.0.0.1:<port>`) and serve until Ctrl-C or
-    //    SIGTERM; requests in flight then finish before the process exits.
+    // 4. Bind (printing `listening on http://127.0.0.1:<port>`) and serve until Ctrl-C or
+    //    SIGTERM. With a registry, the instance registers once its /readyz answers 200, and
+    //    on the signal it leaves the registry first (callers stop picking it), then stops
+    //    accepting; requests in flight finish before the process exits.
     let result = async {
         let listener = server::bind("movie_service", config.common.socket_addr()?).await?;
-        server::serve(
+        let announcement = announce::announce(registry.as_ref(), &config, listener.local_addr()?)?;
+        server::serve_until(
             "movie_service",
             listener,
             app,
             config.common.connection_limits(),
+            announce::shutdown_after_leaving(announcement),
         )
         .await?;
         Ok::<_, Box<dyn std::error::Error>>(())

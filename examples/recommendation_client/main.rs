@@ -52,6 +52,7 @@ use portcullis_examples::recommendation::config::{self, Config, Parsed};
 use portcullis_examples::recommendation::login::{Login, LoginError};
 use portcullis_examples::recommendation::movies::{Fetch, MovieSource};
 use portcullis_examples::recommendation::recommend::{Movie, recommend};
+use portcullis_examples::registry::{self, EtcdRegistry, RegistryTarget};
 
 /// Exit code: some round had neither a live list nor a fallback.
 const EXIT_NO_RECOMMENDATION: u8 = 1;
@@ -85,18 +86,45 @@ async fn main() -> ExitCode {
         .init();
     tracing::info!(?config, "starting");
 
-    // 3. The movie list's source: one circuit breaker per movie service instance, behind
+    // 3. The service registry, when --registry names etcd endpoints: the IAM and the movie
+    //    service instances are found there, as they come and go.
+    let registry = if config.registry_addrs.is_empty() {
+        None
+    } else {
+        let target = RegistryTarget {
+            endpoints: &config.registry_addrs,
+            prefix: &config.registry_prefix,
+            ttl: registry::DEFAULT_TTL,
+            roots: &config.tls_roots,
+            allow_insecure_http: config.allow_insecure_http,
+        };
+        match registry::connect_to(&target) {
+            Ok(registry) => Some(registry),
+            Err(error) => {
+                eprintln!("recommendation_client: {error}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    };
+
+    // 4. The movie list's source: one circuit breaker per movie service instance, behind
     //    the breaker crate's load-balancing client.
-    let source = match MovieSource::new(&config) {
+    let source = match MovieSource::new(&config, registry.as_ref()) {
         Ok(source) => source,
         Err(message) => {
             eprintln!("recommendation_client: {message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    // 4. Rounds until done or Ctrl-C.
+    // With a registry, the first listing takes a moment: wait for it (bounded) so that the
+    // first round does not fail for want of an instance.
+    if registry.is_some() && !source.wait_for_instances(config.call_timeout * 2).await {
+        tracing::warn!(service = %config.movie_service, "no movie service instance registered yet");
+    }
+
+    // 5. Rounds until done or Ctrl-C.
     tokio::select! {
-        code = run(&config, &source) => code,
+        code = run(&config, &source, registry.as_ref()) => code,
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("interrupted");
             ExitCode::SUCCESS
@@ -113,8 +141,8 @@ struct Tally {
     none: u64,
 }
 
-async fn run(config: &Config, source: &MovieSource) -> ExitCode {
-    let login = match Login::new(config) {
+async fn run(config: &Config, source: &MovieSource, registry: Option<&EtcdRegistry>) -> ExitCode {
+    let login = match Login::new(config, registry) {
         Ok(login) => login,
         Err(message) => {
             eprintln!("recommendation_client: {message}");

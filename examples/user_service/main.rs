@@ -32,6 +32,7 @@
 use std::process::ExitCode;
 
 use portcullis_examples::config::UserServiceConfig;
+use portcullis_examples::registry::{self, announce};
 use portcullis_examples::{logging, server, user_service};
 
 #[tokio::main]
@@ -51,7 +52,17 @@ async fn main() -> ExitCode {
     }
     tracing::info!(?config, "effective configuration");
 
-    // 2. The IAM: signing key, user store, first admin, routes (see
+    // 2. The service registry, when `registryAddrs` names etcd endpoints: this instance
+    //    announces itself there once ready.
+    let registry = match registry::connect(&config.common) {
+        Ok(registry) => registry,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // 3. The IAM: signing key, user store, first admin, routes (see
     //    `portcullis_examples::user_service::build`).
     let app = match user_service::build(&config).await {
         Ok(app) => app,
@@ -61,15 +72,19 @@ async fn main() -> ExitCode {
         }
     };
 
-    // 3. Bind (printing `listening on http://127.0.0.1:<port>`) and serve until Ctrl-C or
-    //    SIGTERM; requests in flight then finish before the process exits.
+    // 4. Bind (printing `listening on http://127.0.0.1:<port>`) and serve until Ctrl-C or
+    //    SIGTERM. With a registry, the instance registers once its /readyz answers 200, and
+    //    on the signal it leaves the registry first (callers stop picking it), then stops
+    //    accepting; requests in flight finish before the process exits.
     let result = async {
         let listener = server::bind("user_service", config.common.socket_addr()?).await?;
-        server::serve(
+        let announcement = announce::announce(registry.as_ref(), &config, listener.local_addr()?)?;
+        server::serve_until(
             "user_service",
             listener,
             app,
             config.common.connection_limits(),
+            announce::shutdown_after_leaving(announcement),
         )
         .await?;
         Ok::<_, Box<dyn std::error::Error>>(())

@@ -12,6 +12,7 @@
 //! | [`mongo`]           | the `MongoDB` connection both services may use |
 //! | [`openapi`]         | the bearer scheme and Swagger UI |
 //! | [`movies`]          | the movie data model and its stores (memory, `MongoDB`) |
+//! | [`registry`]        | the service registry (etcd): announcing an instance, following the services it calls |
 //! | [`movie_service`]   | the movie service's router: one generic resource for movies and genres, the login proxy |
 //! | [`user_service`]    | the user service (IAM) router |
 //! | [`recommendation`]  | the recommendation client's parts: flags, login, the breaker-guarded movie source, scoring |
@@ -28,6 +29,7 @@ pub mod movie_service;
 pub mod movies;
 pub mod openapi;
 pub mod recommendation;
+pub mod registry;
 pub mod server;
 pub mod tls;
 pub mod user_service;

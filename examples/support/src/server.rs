@@ -116,9 +116,21 @@ pub async fn serve(
     app: Router,
     limits: ConnectionLimits,
 ) -> io::Result<()> {
+    serve_until(service, listener, app, limits, shutdown_signal()).await
+}
+
+/// As [`serve`], with the shutdown starting when `shutdown` resolves instead of on the
+/// signal; the server serves as usual until then (a service in a registry leaves it first:
+/// [`shutdown_after_leaving`](crate::registry::announce::shutdown_after_leaving)).
+pub async fn serve_until(
+    service: &'static str,
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         // A free slot first: at the cap, new clients wait in the kernel's backlog instead

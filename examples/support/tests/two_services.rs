@@ -62,7 +62,7 @@ async fn in_hs256_mode_the_iams_tokens_open_the_movie_service() {
     // Nothing listens here: HS256 needs no JWKS, and the login proxy is not used.
     movie.service.auth_addr = "http://127.0.0.1:9".to_owned();
     let iam = user_service::build(&user).await.unwrap();
-    let movies = movie_service::build(&movie).await.unwrap();
+    let movies = movie_service::build(&movie, None).await.unwrap();
 
     let token = login(&iam).await;
     assert_eq!(add_movie(&movies, None).await, StatusCode::UNAUTHORIZED);
@@ -77,7 +77,7 @@ async fn eddsa_tokens_are_checked_with_the_keys_the_iam_publishes() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     movie.service.auth_addr = format!("http://{}", listener.local_addr().unwrap());
     let server = tokio::spawn(axum::serve(listener, iam.clone()).into_future());
-    let movies = movie_service::build(&movie).await.unwrap();
+    let movies = movie_service::build(&movie, None).await.unwrap();
 
     let token = login(&iam).await;
     assert_eq!(add_movie(&movies, Some(&token)).await, StatusCode::OK);

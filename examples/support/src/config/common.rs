@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::deploy::{ConsoleLogFormat, path_list};
+use super::deploy::{ConsoleLogFormat, path_list, text_list};
 use super::sources::{parse_listen_addr, string_or_number};
 use super::{ConfigError, Secret};
 
@@ -86,6 +86,27 @@ pub struct CommonConfig {
     /// Allows plain `http://` to other services off loopback (with a loud warning).
     /// Default false: such a URL stops the service at start-up.
     pub allow_insecure_http: bool,
+
+    // The service registry (etcd): where instances announce themselves and find each other.
+    /// etcd client endpoints (`http://127.0.0.1:2379`), a list or one comma-separated
+    /// string. Empty (the default): no registry, every address is static configuration.
+    #[serde(deserialize_with = "text_list")]
+    pub registry_addrs: Vec<String>,
+    /// The key prefix services are registered under in etcd.
+    #[serde(deserialize_with = "string_or_number")]
+    pub registry_prefix: String,
+    /// The name this service registers under; empty: the service's own name
+    /// (`movie_service`, `user_service`).
+    #[serde(deserialize_with = "string_or_number")]
+    pub service_name: String,
+    /// The registration's lease time to live in seconds (at least 2): a crashed instance
+    /// disappears from the registry within this.
+    pub registry_ttl_secs: u64,
+    /// The share of traffic this instance asks for, relative to the others (at least 1).
+    pub registry_weight: u32,
+    /// On shutdown, milliseconds between leaving the registry and refusing new
+    /// connections, so that every caller has seen the instance leave.
+    pub deregister_delay_ms: u64,
 }
 
 impl Default for CommonConfig {
@@ -118,6 +139,12 @@ impl Default for CommonConfig {
             console_log_format: ConsoleLogFormat::Text,
             tls_root_certificates: Vec::new(),
             allow_insecure_http: false,
+            registry_addrs: Vec::new(),
+            registry_prefix: portcullis_discovery::etcd::DEFAULT_PREFIX.to_owned(),
+            service_name: String::new(),
+            registry_ttl_secs: portcullis_discovery::etcd::DEFAULT_TTL.as_secs(),
+            registry_weight: 1,
+            deregister_delay_ms: 1_000,
         }
     }
 }
@@ -145,6 +172,21 @@ impl CommonConfig {
     /// True when a `MongoDB` store is configured (`MONGODB_URI` or `mgAddrs`).
     pub fn uses_mongodb(&self) -> bool {
         self.mongodb_uri.is_some() || !self.mg_addrs.trim().is_empty()
+    }
+
+    /// True when a service registry is configured (`registryAddrs`).
+    pub fn uses_registry(&self) -> bool {
+        !self.registry_addrs.is_empty()
+    }
+
+    /// The registry lease's time to live (at least 2 s, etcd's minimum here).
+    pub fn registry_ttl(&self) -> Duration {
+        Duration::from_secs(self.registry_ttl_secs.max(2))
+    }
+
+    /// The pause between leaving the registry and refusing connections.
+    pub fn deregister_delay(&self) -> Duration {
+        Duration::from_millis(self.deregister_delay_ms)
     }
 
     /// The audience to put in and check on tokens, if any.

@@ -25,21 +25,33 @@ pub enum ConsoleLogFormat {
 pub(super) fn path_list<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<PathBuf>, D::Error> {
+    Ok(text_list(deserializer)?
+        .into_iter()
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// `["a", "b"]`, or one string with entries separated by commas
+/// (`PORTCULLIS_REGISTRY_ADDRS=http://etcd-1:2379,http://etcd-2:2379`); entries trimmed,
+/// empty ones dropped.
+pub(super) fn text_list<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
         One(String),
         Many(Vec<String>),
     }
-    let paths = match Raw::deserialize(deserializer)? {
+    let entries = match Raw::deserialize(deserializer)? {
         Raw::One(text) => text.split(',').map(str::to_owned).collect(),
-        Raw::Many(paths) => paths,
+        Raw::Many(entries) => entries,
     };
-    Ok(paths
+    Ok(entries
         .iter()
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
+        .map(|entry| entry.trim())
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
         .collect())
 }
 

@@ -84,6 +84,14 @@ pub enum ConfigError {
 }
 
 impl<S: ServiceSettings> Config<S> {
+    /// The name this service registers under: `serviceName`, else the service's own.
+    pub fn service_name(&self) -> &str {
+        match self.common.service_name.trim() {
+            "" => S::SERVICE,
+            name => name,
+        }
+    }
+
     /// Loads the configuration of the service `S` from its file and the process
     /// environment.
     pub fn load() -> Result<Self, ConfigError> {

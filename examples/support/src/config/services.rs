@@ -32,6 +32,10 @@ pub struct MovieSettings {
     /// URLs may be given, separated by commas.
     #[serde(deserialize_with = "string_or_number")]
     pub auth_addr: String,
+    /// The IAM's name in the service registry (`registryAddrs`): with a registry, the
+    /// login proxy and the token guard's keys follow its instances instead of `authAddr`.
+    #[serde(deserialize_with = "string_or_number")]
+    pub auth_service_name: String,
     /// How long `/api/v1/login` waits for the IAM, in milliseconds.
     pub login_call_timeout_ms: u64,
     /// Failed IAM calls in a row that open the login breaker.
@@ -45,6 +49,7 @@ impl Default for MovieSettings {
     fn default() -> Self {
         Self {
             auth_addr: "http://127.0.0.1:8808".to_owned(),
+            auth_service_name: UserSettings::SERVICE.to_owned(),
             login_call_timeout_ms: 5_000,
             login_max_failures: 3,
             login_reset_timeout_ms: 10_000,

@@ -21,6 +21,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use portcullis_circuit_breaker::{BalancedClient, CircuitBreaker, ClientBuildError, ClientError};
+use portcullis_discovery::ServiceView;
 use portcullis_response::{ApiError, ApiResult, ErrorBody, FormOrMultipart};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::MovieSettings;
+use crate::registry::follow::upstream_changes;
 
 /// The IAM route the original movie service forwarded logins to.
 const IAM_LOGIN_PATH: &str = "/api/v1/admin/auth";
@@ -127,30 +129,40 @@ pub struct LoginProxy {
     client: BalancedClient,
 }
 
+/// The client the movie service calls the IAM with (logins, and the keys when they come
+/// through the registry): one breaker per IAM instance, configured from `config`, with
+/// transitions logged so an operator sees the IAM going away and coming back. The
+/// instances are `authAddr`'s (one base URL, or several separated by commas), or, given a
+/// registry `view` of the IAM, whichever instances it lists as they come and go. `http` is
+/// the client the calls go through (HTTPS settings: [`crate::tls::http_client_builder`]).
+pub fn iam_client(
+    config: &MovieSettings,
+    http: reqwest::Client,
+    view: Option<&ServiceView>,
+) -> Result<BalancedClient, ClientBuildError> {
+    let call_timeout = config.login_call_timeout();
+    let reset_timeout = config.login_reset_timeout();
+    let breaker = CircuitBreaker::builder()
+        .max_failures(config.login_max_failures.max(1))
+        .call_timeout(call_timeout)
+        .reset_timeout(reset_timeout)
+        .exponential_backoff(2.0)
+        .max_reset_timeout(Duration::from_secs(60).max(reset_timeout))
+        .on_open(|| tracing::warn!("IAM breaker OPEN: the IAM is failing, logins fail fast"))
+        .on_half_open(|| tracing::info!("IAM breaker HALF-OPEN: trying the IAM again"))
+        .on_close(|| tracing::info!("IAM breaker CLOSED: the IAM answers again"))
+        .on_call_timeout(|elapsed| tracing::warn!(?elapsed, "IAM call timed out"));
+    let builder = BalancedClient::builder().breaker(breaker).http_client(http);
+    match view {
+        Some(view) => builder.build_with_discovery(upstream_changes(view)),
+        None => builder.upstreams(auth_addrs(&config.auth_addr)).build(),
+    }
+}
+
 impl LoginProxy {
-    /// A proxy to the IAM instances of `authAddr` (one base URL, or several separated by
-    /// commas), with the breaker settings from `config`; transitions are logged so an
-    /// operator sees the IAM going away and coming back. `http` is the client the calls go
-    /// through (HTTPS settings: [`crate::tls::http_client_builder`]).
-    pub fn new(config: &MovieSettings, http: reqwest::Client) -> Result<Self, ClientBuildError> {
-        let call_timeout = config.login_call_timeout();
-        let reset_timeout = config.login_reset_timeout();
-        let breaker = CircuitBreaker::builder()
-            .max_failures(config.login_max_failures.max(1))
-            .call_timeout(call_timeout)
-            .reset_timeout(reset_timeout)
-            .exponential_backoff(2.0)
-            .max_reset_timeout(Duration::from_secs(60).max(reset_timeout))
-            .on_open(|| tracing::warn!("login breaker OPEN: the IAM is failing, logins fail fast"))
-            .on_half_open(|| tracing::info!("login breaker HALF-OPEN: trying the IAM again"))
-            .on_close(|| tracing::info!("login breaker CLOSED: the IAM answers again"))
-            .on_call_timeout(|elapsed| tracing::warn!(?elapsed, "IAM login call timed out"));
-        let client = BalancedClient::builder()
-            .upstreams(auth_addrs(&config.auth_addr))
-            .breaker(breaker)
-            .http_client(http)
-            .build()?;
-        Ok(Self { client })
+    /// A proxy calling the IAM through `iam` (see [`iam_client`]).
+    pub fn new(iam: BalancedClient) -> Self {
+        Self { client: iam }
     }
 
     /// Forwards `form` (urlencoded, with `X-Forwarded-For: forwarded_for` when given) and

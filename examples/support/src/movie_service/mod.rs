@@ -6,8 +6,11 @@ pub mod resource;
 
 use std::error::Error;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use portcullis_circuit_breaker::BalancedClient;
+use portcullis_discovery::EtcdRegistry;
 use portcullis_resource_guard::{Guard, GuardBuildError};
 use portcullis_response::{ErrorBody, Message};
 use utoipa::OpenApi;
@@ -18,9 +21,14 @@ use crate::config::MovieServiceConfig;
 use crate::mongo::{connect_mongodb, mongodb_target};
 use crate::movies::{MemoryMovieStore, MongoMovieStore, Movie, MovieGenre, MovieStore};
 use crate::openapi::{BearerSecurity, swagger};
+use crate::registry::keys::RegistryKeys;
 use crate::server::{ReadyCheck, finish_router};
 use crate::tls::{self, ExtraRoots};
 use login::LoginProxy;
+
+/// How often the IAM's keys are fetched again when they come through the registry; the
+/// IAM keeps a rotated-out key published for longer than this.
+const REGISTRY_KEYS_REFRESH: Duration = Duration::from_secs(30);
 
 #[derive(OpenApi)]
 #[openapi(
@@ -64,8 +72,12 @@ fn document_login_form(openapi: &mut utoipa::openapi::OpenApi) {
 }
 
 /// Builds the whole service from `config`: store, token guard, login proxy, routes,
-/// Swagger UI and the common layers.
-pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error + Send + Sync>> {
+/// Swagger UI and the common layers. With a `registry`, the login proxy and the guard's
+/// keys follow the IAM's instances there (`authServiceName`) instead of `authAddr`.
+pub async fn build(
+    config: &MovieServiceConfig,
+    registry: Option<&EtcdRegistry>,
+) -> Result<Router, Box<dyn Error + Send + Sync>> {
     let store = open_store(config).await?;
     // HTTPS to the IAM: extra trusted roots, and no plain http:// off loopback unless
     // allowInsecureHttp.
@@ -79,9 +91,19 @@ pub async fn build(config: &MovieServiceConfig) -> Result<Router, Box<dyn Error 
         .timeout(config.service.login_call_timeout())
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let guard = token_guard(config, jwks_client).await?;
+    let iam_view = match registry {
+        Some(registry) => {
+            let name = &config.service.auth_service_name;
+            tracing::info!(service = %name, "the IAM: its instances in the service registry");
+            Some(registry.watch(name)?)
+        }
+        None => None,
+    };
     let http = tls::http_client_builder(&roots)?.build()?;
-    let login = LoginProxy::new(&config.service, http)?;
+    let iam = login::iam_client(&config.service, http, iam_view.as_ref())?;
+    let keys_from_registry = iam_view.is_some().then(|| iam.clone());
+    let guard = token_guard(config, jwks_client, keys_from_registry).await?;
+    let login = LoginProxy::new(iam);
 
     // Movies and genres are one generic resource; the login proxy is its own route. Each
     // part brings its OpenAPI operations, collected into one document.
@@ -127,12 +149,14 @@ async fn open_store(
 }
 
 /// The token guard: the IAM's public keys from `authAddr` + `/.well-known/jwks.json`
-/// (fetched on first use and cached, so the IAM need not be up at start-up), or the
-/// shared HS256 secret when `jwtSecretPassword` is set. An `https://` `authAddr` is
-/// fetched with `jwks_client` (Mozilla's roots and `tlsRootCertificates`).
+/// (fetched on first use and cached, so the IAM need not be up at start-up), or through
+/// `iam_from_registry` from whichever IAM instance the registry lists, or the shared HS256
+/// secret when `jwtSecretPassword` is set. An `https://` `authAddr` is fetched with
+/// `jwks_client` (Mozilla's roots and `tlsRootCertificates`).
 async fn token_guard(
     config: &MovieServiceConfig,
     jwks_client: reqwest::Client,
+    iam_from_registry: Option<BalancedClient>,
 ) -> Result<Guard, GuardBuildError> {
     let mut builder = Guard::builder()
         .issuer(config.common.issuer.clone())
@@ -149,6 +173,12 @@ async fn token_guard(
             "tokens: HS256 with the shared jwtSecretPassword (the original project's mode)"
         );
         builder = builder.hmac_secret(secret.expose());
+    } else if let Some(iam) = iam_from_registry {
+        tracing::info!(
+            refresh = ?REGISTRY_KEYS_REFRESH,
+            "tokens: EdDSA, verified with the keys of the IAM instances in the registry"
+        );
+        builder = builder.key_source(RegistryKeys::start(iam, REGISTRY_KEYS_REFRESH));
     } else {
         // With several IAM instances in `authAddr`, they share one signing key
         // (PORTCULLIS_SIGNING_KEY_FILE), so the first one's keys do.
@@ -185,7 +215,7 @@ mod tests {
         let mut config = MovieServiceConfig::default();
         config.common.jwt_secret_password = Some(Secret::new(SECRET));
         config.common.instance_id = "movies-test".to_owned();
-        build(&config).await.unwrap()
+        build(&config, None).await.unwrap()
     }
 
     fn token(role: &str) -> String {
@@ -663,7 +693,7 @@ mod tests {
         let mut config = MovieServiceConfig::default();
         config.service.auth_addr = "http://127.0.0.1:9".to_owned();
         config.service.login_max_failures = 2;
-        let app = build(&config).await.unwrap();
+        let app = build(&config, None).await.unwrap();
         let mut last = None;
         for _ in 0..3 {
             let request = Request::post("/api/v1/login")

@@ -32,6 +32,14 @@ OPTIONS (each also read from the environment variable shown):
                                                        PORTCULLIS_TLS_ROOT_CERTIFICATES
     --allow-insecure-http BOOL      allow plain http:// off loopback (with a warning)
                                                        PORTCULLIS_ALLOW_INSECURE_HTTP [default: false]
+    --registry URLS         etcd endpoints (comma-separated): find the IAM and the movie
+                            service instances in the service registry instead of --iam/--movies
+                                                       PORTCULLIS_REGISTRY_ADDRS
+    --registry-prefix KEY   the registry's key prefix  PORTCULLIS_REGISTRY_PREFIX [default: /portcullis/services]
+    --movie-service NAME    the movie service's name in the registry
+                                                       PORTCULLIS_MOVIE_SERVICE_NAME [default: movie_service]
+    --iam-service NAME      the IAM's name in the registry
+                                                       PORTCULLIS_IAM_SERVICE_NAME [default: user_service]
     -h, --help              print this text
 
 Base URLs may carry a path prefix (a gateway route such as
@@ -71,6 +79,14 @@ pub struct Config {
     pub tls_roots: ExtraRoots,
     /// Allows plain `http://` off loopback (with a warning).
     pub allow_insecure_http: bool,
+    /// etcd endpoints of the service registry; empty: `iam_url` and `movie_urls` are used.
+    pub registry_addrs: Vec<String>,
+    /// The registry's key prefix.
+    pub registry_prefix: String,
+    /// The movie service's name in the registry.
+    pub movie_service: String,
+    /// The IAM's name in the registry.
+    pub iam_service: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -88,12 +104,16 @@ impl std::fmt::Debug for Config {
             .field("login_timeout", &self.login_timeout)
             .field("tls_roots", &self.tls_roots.len())
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("registry_addrs", &self.registry_addrs)
+            .field("registry_prefix", &self.registry_prefix)
+            .field("movie_service", &self.movie_service)
+            .field("iam_service", &self.iam_service)
             .finish()
     }
 }
 
 /// The flags that take a value.
-const FLAGS: [&str; 12] = [
+const FLAGS: [&str; 16] = [
     "iam",
     "movies",
     "user",
@@ -106,6 +126,10 @@ const FLAGS: [&str; 12] = [
     "login-timeout-ms",
     "tls-root-certificates",
     "allow-insecure-http",
+    "registry",
+    "registry-prefix",
+    "movie-service",
+    "iam-service",
 ];
 
 /// What the command line asked for.
@@ -224,6 +248,20 @@ pub fn parse(
         }
     };
 
+    let registry_addrs: Vec<String> = setting("registry", "PORTCULLIS_REGISTRY_ADDRS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|addr| !addr.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let name = |flag: &str, var: &str, default: &str| {
+        setting(flag, var)
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    };
+
     Ok(Parsed::Run(Config {
         iam_url,
         movie_urls,
@@ -245,6 +283,14 @@ pub fn parse(
         )?),
         tls_roots,
         allow_insecure_http,
+        registry_addrs,
+        registry_prefix: name(
+            "registry-prefix",
+            "PORTCULLIS_REGISTRY_PREFIX",
+            portcullis_discovery::etcd::DEFAULT_PREFIX,
+        ),
+        movie_service: name("movie-service", "PORTCULLIS_MOVIE_SERVICE_NAME", "movie_service"),
+        iam_service: name("iam-service", "PORTCULLIS_IAM_SERVICE_NAME", "user_service"),
     }))
 }
 
@@ -322,6 +368,22 @@ mod tests {
     fn the_environment_lists_several_movie_urls() {
         let config = config(&[], &[("PORTCULLIS_MOVIES_URL", "http://a:1, http://b:2")]);
         assert_eq!(config.movie_urls, ["http://a:1", "http://b:2"]);
+    }
+
+    #[test]
+    fn a_registry_replaces_the_fixed_urls_and_names_the_services() {
+        let config = config(
+            &["--registry", "http://127.0.0.1:2379, http://127.0.0.1:2380"],
+            &[("PORTCULLIS_MOVIE_SERVICE_NAME", "movies")],
+        );
+        assert_eq!(
+            config.registry_addrs,
+            ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]
+        );
+        assert_eq!(config.registry_prefix, "/portcullis/services");
+        assert_eq!(config.movie_service, "movies");
+        assert_eq!(config.iam_service, "user_service");
+        assert!(super::config(&[], &[]).registry_addrs.is_empty());
     }
 
     #[test]

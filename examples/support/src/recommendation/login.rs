@@ -1,9 +1,17 @@
-//! The client's form login at the IAM.
+//! The client's form login at the IAM: at `--iam`, or at whichever IAM instance the
+//! service registry lists, through the breaker's balanced client either way.
 
 use std::time::Instant;
 
+use portcullis_circuit_breaker::{BalancedClient, CircuitBreaker};
+use portcullis_discovery::EtcdRegistry;
+
 use super::config::Config;
 use super::elapsed_ms;
+use crate::registry::follow::upstream_changes;
+
+/// The IAM's form-login route, appended to each instance's base URL.
+const LOGIN_PATH: &str = "/api/v1/admin/auth";
 
 /// Why a login gave no token.
 #[derive(Debug)]
@@ -15,30 +23,56 @@ pub enum LoginError {
 }
 
 /// Logs in at the IAM with the form login (`user`, `password`).
-#[derive(Debug)]
 pub struct Login {
-    url: String,
     user: String,
     password: String,
-    http: reqwest::Client,
+    iam: BalancedClient,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("user", &self.user)
+            .field("iam", &self.iam)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Login {
-    /// A login at `config.iam_url` as `config.user`, each attempt bounded by
+    /// A login as `config.user` at `config.iam_url`, or, given a `registry`, at the
+    /// instances of `config.iam_service` there; each attempt bounded by
     /// `config.login_timeout`, over HTTPS with `config.tls_roots` trusted as well.
-    pub fn new(config: &Config) -> Result<Self, String> {
-        crate::tls::check_plain_http("--iam", &config.iam_url, config.allow_insecure_http)
-            .map_err(|error| error.to_string())?;
+    pub fn new(config: &Config, registry: Option<&EtcdRegistry>) -> Result<Self, String> {
         let http = crate::tls::http_client_builder(&config.tls_roots)
             .map_err(|error| error.to_string())?
-            .timeout(config.login_timeout)
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+        let builder = BalancedClient::builder()
+            .breaker(
+                CircuitBreaker::builder()
+                    .max_failures(config.max_failures)
+                    .call_timeout(config.login_timeout)
+                    .reset_timeout(config.reset_timeout),
+            )
+            .http_client(http);
+        let iam = match registry {
+            Some(registry) => {
+                let view = registry
+                    .watch(&config.iam_service)
+                    .map_err(|error| error.to_string())?;
+                builder.build_with_discovery(upstream_changes(&view))
+            }
+            None => {
+                crate::tls::check_plain_http("--iam", &config.iam_url, config.allow_insecure_http)
+                    .map_err(|error| error.to_string())?;
+                builder.upstream(config.iam_url.clone()).build()
+            }
+        }
+        .map_err(|error| error.to_string())?;
         Ok(Self {
-            url: format!("{}/api/v1/admin/auth", config.iam_url),
             user: config.user.clone(),
             password: config.password.clone(),
-            http,
+            iam,
         })
     }
 
@@ -50,8 +84,8 @@ impl Login {
         }
         let started = Instant::now();
         let response = self
-            .http
-            .post(&self.url)
+            .iam
+            .post(LOGIN_PATH)
             .form(&[
                 ("user", self.user.as_str()),
                 ("password", self.password.as_str()),
@@ -96,6 +130,8 @@ impl Login {
             Err(error) => {
                 let kind = if error.is_timeout() {
                     "timeout"
+                } else if error.is_open() {
+                    "open"
                 } else {
                     "connect"
                 };

@@ -9,10 +9,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use portcullis_circuit_breaker::{BalancedClient, CircuitBreaker, ClientError, State};
+use portcullis_discovery::EtcdRegistry;
 
 use super::config::Config;
 use super::elapsed_ms;
 use super::recommend::Movie;
+use crate::registry::follow::upstream_changes;
 
 /// The list route, appended to each base URL (after a gateway's path prefix, if any).
 const LIST_PATH: &str = "/api/v1/movies/list";
@@ -35,8 +37,10 @@ pub struct MovieSource {
 }
 
 impl MovieSource {
-    /// One breaker per `config.movie_urls` instance, configured from `config`.
-    pub fn new(config: &Config) -> Result<Self, String> {
+    /// One breaker per movie service instance, configured from `config`: the instances of
+    /// `config.movie_urls`, or, given a `registry`, those of `config.movie_service` there,
+    /// as they join and leave.
+    pub fn new(config: &Config, registry: Option<&EtcdRegistry>) -> Result<Self, String> {
         // The listeners are shared by every instance's breaker and get no arguments, so
         // they read the instances' states back from the client once it exists.
         let built: Arc<OnceLock<BalancedClient>> = Arc::new(OnceLock::new());
@@ -63,24 +67,44 @@ impl MovieSource {
             .on_open(transition("open"))
             .on_half_open(transition("half_open"))
             .on_close(transition("closed"));
-        for url in &config.movie_urls {
-            crate::tls::check_plain_http("--movies", url, config.allow_insecure_http)
-                .map_err(|error| error.to_string())?;
-        }
         let http = crate::tls::http_client_builder(&config.tls_roots)
             .map_err(|error| error.to_string())?
             .connect_timeout(config.call_timeout)
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
-        let client = BalancedClient::builder()
-            .upstreams(config.movie_urls.iter().cloned())
-            .breaker(breaker)
-            .http_client(http)
-            .build()
-            .map_err(|error| error.to_string())?;
+        let builder = BalancedClient::builder().breaker(breaker).http_client(http);
+        let client = match registry {
+            Some(registry) => {
+                let view = registry
+                    .watch(&config.movie_service)
+                    .map_err(|error| error.to_string())?;
+                builder.build_with_discovery(upstream_changes(&view))
+            }
+            None => {
+                for url in &config.movie_urls {
+                    crate::tls::check_plain_http("--movies", url, config.allow_insecure_http)
+                        .map_err(|error| error.to_string())?;
+                }
+                builder.upstreams(config.movie_urls.iter().cloned()).build()
+            }
+        }
+        .map_err(|error| error.to_string())?;
         // Set once, right after building: the listeners cannot have fired yet.
         let _ = built.set(client.clone());
         Ok(Self { client })
+    }
+
+    /// Waits up to `within` until at least one instance is known (with a registry, the
+    /// first listing arrives shortly after start); returns whether one is.
+    pub async fn wait_for_instances(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.client.upstreams().next().is_none() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// The aggregate state for the output lines: `closed` when every breaker is closed,

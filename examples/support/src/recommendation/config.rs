@@ -289,7 +289,11 @@ pub fn parse(
             "PORTCULLIS_REGISTRY_PREFIX",
             portcullis_discovery::etcd::DEFAULT_PREFIX,
         ),
-        movie_service: name("movie-service", "PORTCULLIS_MOVIE_SERVICE_NAME", "movie_service"),
+        movie_service: name(
+            "movie-service",
+            "PORTCULLIS_MOVIE_SERVICE_NAME",
+            "movie_service",
+        ),
         iam_service: name("iam-service", "PORTCULLIS_IAM_SERVICE_NAME", "user_service"),
     }))
 }
@@ -372,18 +376,18 @@ mod tests {
 
     #[test]
     fn a_registry_replaces_the_fixed_urls_and_names_the_services() {
-        let config = config(
+        let followed = config(
             &["--registry", "http://127.0.0.1:2379, http://127.0.0.1:2380"],
             &[("PORTCULLIS_MOVIE_SERVICE_NAME", "movies")],
         );
         assert_eq!(
-            config.registry_addrs,
+            followed.registry_addrs,
             ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]
         );
-        assert_eq!(config.registry_prefix, "/portcullis/services");
-        assert_eq!(config.movie_service, "movies");
-        assert_eq!(config.iam_service, "user_service");
-        assert!(super::config(&[], &[]).registry_addrs.is_empty());
+        assert_eq!(followed.registry_prefix, "/portcullis/services");
+        assert_eq!(followed.movie_service, "movies");
+        assert_eq!(followed.iam_service, "user_service");
+        assert!(config(&[], &[]).registry_addrs.is_empty());
     }
 
     #[test]

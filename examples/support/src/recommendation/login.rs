@@ -55,18 +55,15 @@ impl Login {
                     .reset_timeout(config.reset_timeout),
             )
             .http_client(http);
-        let iam = match registry {
-            Some(registry) => {
-                let view = registry
-                    .watch(&config.iam_service)
-                    .map_err(|error| error.to_string())?;
-                builder.build_with_discovery(upstream_changes(&view))
-            }
-            None => {
-                crate::tls::check_plain_http("--iam", &config.iam_url, config.allow_insecure_http)
-                    .map_err(|error| error.to_string())?;
-                builder.upstream(config.iam_url.clone()).build()
-            }
+        let iam = if let Some(registry) = registry {
+            let view = registry
+                .watch(&config.iam_service)
+                .map_err(|error| error.to_string())?;
+            builder.build_with_discovery(upstream_changes(&view))
+        } else {
+            crate::tls::check_plain_http("--iam", &config.iam_url, config.allow_insecure_http)
+                .map_err(|error| error.to_string())?;
+            builder.upstream(config.iam_url.clone()).build()
         }
         .map_err(|error| error.to_string())?;
         Ok(Self {

@@ -73,20 +73,17 @@ impl MovieSource {
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
         let builder = BalancedClient::builder().breaker(breaker).http_client(http);
-        let client = match registry {
-            Some(registry) => {
-                let view = registry
-                    .watch(&config.movie_service)
+        let client = if let Some(registry) = registry {
+            let view = registry
+                .watch(&config.movie_service)
+                .map_err(|error| error.to_string())?;
+            builder.build_with_discovery(upstream_changes(&view))
+        } else {
+            for url in &config.movie_urls {
+                crate::tls::check_plain_http("--movies", url, config.allow_insecure_http)
                     .map_err(|error| error.to_string())?;
-                builder.build_with_discovery(upstream_changes(&view))
             }
-            None => {
-                for url in &config.movie_urls {
-                    crate::tls::check_plain_http("--movies", url, config.allow_insecure_http)
-                        .map_err(|error| error.to_string())?;
-                }
-                builder.upstreams(config.movie_urls.iter().cloned()).build()
-            }
+            builder.upstreams(config.movie_urls.iter().cloned()).build()
         }
         .map_err(|error| error.to_string())?;
         // Set once, right after building: the listeners cannot have fired yet.

@@ -41,10 +41,8 @@ pub fn instance_for<S: ServiceSettings>(
         ),
         id => id.to_owned(),
     };
-    Ok(
-        Instance::new(config.service_name(), key_safe(&id), url)
-            .with_weight(config.common.registry_weight.max(1)),
-    )
+    Ok(Instance::new(config.service_name(), key_safe(&id), url)
+        .with_weight(config.common.registry_weight.max(1)))
 }
 
 /// An etcd key segment: anything but letters, digits, `.`, `_` and `-` becomes `-`.

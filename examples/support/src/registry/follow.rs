@@ -13,14 +13,13 @@ use portcullis_discovery::{Change, Instance, ServiceView};
 pub fn upstream_changes(
     view: &ServiceView,
 ) -> impl Stream<Item = Change<String, Upstream>> + Send + 'static {
-    view.changes()
-        .map(|change| match change {
-            Change::Insert(id, instance) => match upstream(&instance) {
-                Some(upstream) => Change::Insert(id, upstream),
-                None => Change::Remove(id),
-            },
-            Change::Remove(id) => Change::Remove(id),
-        })
+    view.changes().map(|change| match change {
+        Change::Insert(id, instance) => match upstream(&instance) {
+            Some(upstream) => Change::Insert(id, upstream),
+            None => Change::Remove(id),
+        },
+        Change::Remove(id) => Change::Remove(id),
+    })
 }
 
 /// The upstream for a serving instance; `None` for one that is draining or whose URL the

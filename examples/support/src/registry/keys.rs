@@ -55,7 +55,10 @@ async fn keep_fresh(iam: BalancedClient, current: Weak<RwLock<Arc<JwkSet>>>, ref
                     return;
                 };
                 if failing {
-                    tracing::info!(keys = keys.keys.len(), "IAM keys fetched again through the registry");
+                    tracing::info!(
+                        keys = keys.keys.len(),
+                        "IAM keys fetched again through the registry"
+                    );
                 }
                 failing = false;
                 *current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);

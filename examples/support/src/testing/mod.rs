@@ -4,12 +4,16 @@
 //! - [`binary`]: where cargo put the example binaries (and why that is how we find them);
 //! - [`process`]: child processes killed on drop, with their output for failure reports;
 //! - [`service`]: the services started and waited for, restartable on the same port;
-//! - [`http`]: a bounded client, the form login, the error model's shape, raw requests.
+//! - [`http`]: a bounded client, the form login, the error model's shape, raw requests;
+//! - [`etcd`] and [`fleet`]: the registry tests' etcd, services that register themselves,
+//!   the recommendation client following them, and the tally of its calls.
 //!
 //! When a test panics, the captured output of every process it started is printed, which
 //! is usually the fastest way to see why.
 
 pub mod binary;
+pub mod etcd;
+pub mod fleet;
 pub mod http;
 pub mod process;
 pub mod service;

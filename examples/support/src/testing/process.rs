@@ -141,6 +141,17 @@ impl Process {
         }
     }
 
+    /// Sends SIGTERM (what `docker stop` and Kubernetes send first), with kill(1): the
+    /// tests need no libc binding for it. The process is not waited for.
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-s", "TERM", &pid])
+            .status()
+            .expect("run kill(1)");
+        assert!(status.success(), "kill -s TERM {pid}: {status}");
+    }
+
     /// Kills the process (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         // An already exited child makes kill fail; that is the state we want anyway.

@@ -16,6 +16,7 @@ use std::net::TcpListener;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use portcullis_examples::registry::traefik::server_url_key;
 use portcullis_examples::testing::etcd::{EtcdServer, etcd_endpoints};
 use portcullis_examples::testing::fleet::{
     Calls, ClientLines, Fleet, MOVIES, TEST_TTL_SECS, wait_for_urls,
@@ -31,16 +32,51 @@ const BOUND: Duration = Duration::from_secs(30);
 /// The lease TTL and one second: how long a crashed instance may stay listed.
 const EXPIRY: Duration = Duration::from_secs(TEST_TTL_SECS + 1);
 
+/// The value of `key` in the etcd at `endpoint`, read through its JSON gateway.
+async fn etcd_value(endpoint: &str, key: &str) -> Option<String> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{endpoint}/v3/kv/range"))
+        .json(&serde_json::json!({ "key": engine.encode(key) }))
+        .send()
+        .await
+        .expect("etcd answers")
+        .json()
+        .await
+        .expect("a JSON answer");
+    let value = answer["kvs"].get(0)?["value"].as_str()?.to_owned();
+    Some(String::from_utf8(engine.decode(value).expect("base64")).expect("UTF-8"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ETCD_ENDPOINTS (scripts/etcd-test-server)"]
 async fn an_instance_registers_once_ready_leaves_before_it_stops_and_expires_when_killed() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let fleet = Fleet::new(&etcd_endpoints(), "lifecycle");
     let view = fleet.view(MOVIES);
-    // A long deregistration delay, so that "still serving after it left" is not a race.
-    let mut leaving = fleet.movie_service_with(1, &[("PORTCULLIS_DEREGISTER_DELAY_MS", "3000")]);
+    // A long deregistration delay, so that "still serving after it left" is not a race;
+    // and the key Traefik's etcd provider reads, published beside the entry.
+    let traefik_root = format!("{}-traefik", fleet.prefix);
+    let mut leaving = fleet.movie_service_with(
+        1,
+        &[
+            ("PORTCULLIS_DEREGISTER_DELAY_MS", "3000"),
+            ("PORTCULLIS_TRAEFIK_ROOT_KEY", &traefik_root),
+        ],
+    );
     let mut crashing = fleet.movie_service(1);
     wait_for_urls(&view, &[&leaving.base_url, &crashing.base_url], BOUND).await;
+    let traefik_key = server_url_key(
+        &traefik_root,
+        MOVIES,
+        &format!("127.0.0.1-{}", leaving.port),
+    );
+    assert_eq!(
+        etcd_value(&fleet.etcd, &traefik_key).await.as_deref(),
+        Some(leaving.base_url.as_str()),
+        "the Traefik server key is published with the entry"
+    );
 
     // SIGTERM: the entry goes first, while the instance still serves; then it exits 0.
     leaving.process.terminate();
@@ -49,6 +85,11 @@ async fn an_instance_registers_once_ready_leaves_before_it_stops_and_expires_whe
         .await
         .expect("the leaving instance still serves during its deregistration delay");
     assert_eq!(health.status(), 200);
+    assert_eq!(
+        etcd_value(&fleet.etcd, &traefik_key).await,
+        None,
+        "and goes with it"
+    );
     assert_eq!(
         leaving.process.wait_for_exit(BOUND),
         Some(0),

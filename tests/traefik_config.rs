@@ -1,7 +1,8 @@
 //! The shipped Traefik v3 configuration (`docs/deploy/traefik/`) parses and routes as the
 //! seed's `traefik.toml` did. Traefik itself is not available to the tests, so these check
 //! the YAML and the keys Traefik reads: entry point, dashboard, file provider, routers,
-//! rules, the stripPrefix middleware, weights and health checks.
+//! rules, the stripPrefix middleware, weights and health checks; and the etcd variant
+//! (`docs/deploy/traefik-etcd/`), whose servers the services publish themselves.
 
 use serde_norway::Value;
 
@@ -165,5 +166,95 @@ fn every_instance_is_health_checked_on_healthz_and_health_propagates_upwards() {
                 "{child}: {url}"
             );
         }
+    }
+}
+
+/// `docs/deploy/traefik-etcd/routes.txt` as (key, value) pairs.
+fn etcd_routes() -> Vec<(String, String)> {
+    let path = format!(
+        "{}/docs/deploy/traefik-etcd/routes.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (key, value) = line
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("not `key value`: {line:?}"));
+            (key.to_owned(), value.trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn the_etcd_variant_reads_its_routes_from_the_registrys_etcd_under_the_root_key() {
+    let path = format!(
+        "{}/docs/deploy/traefik-etcd/traefik.yml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let source = std::fs::read_to_string(&path).unwrap();
+    let config: Value = serde_norway::from_str(&source).unwrap();
+    let root = text(&config, &["providers", "etcd", "rootKey"]);
+    assert_eq!(root, "traefik");
+    assert!(!strings(&config, &["providers", "etcd", "endpoints"]).is_empty());
+    assert_eq!(text(&config, &["entryPoints", "web", "address"]), ":7777");
+
+    let routes = etcd_routes();
+    let value = |key: &str| {
+        routes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("routes.txt has no {key}"))
+    };
+    assert!(
+        routes
+            .iter()
+            .all(|(key, _)| key.starts_with("traefik/http/"))
+    );
+    for (router, prefix, service) in [
+        (
+            "usermanagement",
+            "/seedotech.usermanagement",
+            "user_service",
+        ),
+        (
+            "moviemanagement",
+            "/seedotech.moviemanagement",
+            "movie_service",
+        ),
+    ] {
+        assert_eq!(
+            value(&format!("traefik/http/routers/{router}/rule")),
+            format!("PathPrefix(`{prefix}`)")
+        );
+        // The router's service is the one the instances publish their servers under.
+        assert_eq!(
+            value(&format!("traefik/http/routers/{router}/service")),
+            service
+        );
+        let published =
+            portcullis_examples::registry::traefik::server_url_key(root, service, "id-1");
+        assert!(
+            published.starts_with(&format!(
+                "traefik/http/services/{service}/loadBalancer/servers/"
+            )),
+            "{published}"
+        );
+        let middleware = value(&format!("traefik/http/routers/{router}/middlewares/0"));
+        assert!(
+            routes.iter().any(|(key, v)| key.starts_with(&format!(
+                "traefik/http/middlewares/{middleware}/stripPrefix/prefixes/"
+            )) && v == prefix),
+            "{middleware} does not strip {prefix}"
+        );
+        assert_eq!(
+            value(&format!(
+                "traefik/http/services/{service}/loadBalancer/healthCheck/path"
+            )),
+            "/healthz"
+        );
     }
 }

@@ -239,6 +239,47 @@ async fn registered_instances_are_watched_and_deregistering_removes_them() {
     assert!(registry.watch("movies").unwrap().snapshot().is_empty());
 }
 
+/// The value of `key`, if etcd holds it.
+async fn value_of(endpoint: &str, key: &str) -> Option<String> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let answer = gateway(endpoint, "kv/range", json!({"key": engine.encode(key)})).await;
+    let value = answer["kvs"].get(0)?["value"].as_str()?.to_owned();
+    Some(String::from_utf8(engine.decode(value).unwrap()).unwrap())
+}
+
+#[tokio::test]
+#[ignore = "needs ETCD_ENDPOINTS (scripts/etcd-test-server)"]
+async fn extra_keys_live_and_go_with_the_registration() {
+    let endpoint = etcd();
+    let prefix = unique_prefix();
+    let registry = registry(&endpoint, &prefix);
+    let key = format!("{prefix}-traefik/http/services/movies/loadBalancer/servers/a/url");
+    let entry = registry
+        .register_with_keys(
+            instance("a"),
+            vec![(key.clone(), "http://127.0.0.1:1".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        value_of(&endpoint, &key).await.as_deref(),
+        Some("http://127.0.0.1:1")
+    );
+    entry.deregister().await.unwrap();
+    assert_eq!(
+        value_of(&endpoint, &key).await,
+        None,
+        "revoked with the lease"
+    );
+    assert!(
+        registry
+            .register_with_keys(instance("b"), vec![(String::new(), "x".into())])
+            .await
+            .is_err(),
+        "an empty extra key is refused"
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs ETCD_ENDPOINTS (scripts/etcd-test-server)"]
 async fn an_instance_that_stops_keeping_alive_is_gone_within_its_ttl_and_a_second() {

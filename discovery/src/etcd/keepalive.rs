@@ -11,20 +11,32 @@ use crate::{RegistryError, SourceHealth};
 
 use super::gateway::Gateway;
 
-/// One registered entry: its key, its value, and the lease it lives by.
+/// One registered entry: its key, its value, the keys published beside it, and the lease
+/// they all live by.
 pub(crate) struct Entry {
     pub(crate) gateway: Arc<Gateway>,
     pub(crate) key: Vec<u8>,
     pub(crate) value: Vec<u8>,
+    /// Further keys bound to the same lease (for other readers of the registry, such as a
+    /// proxy's configuration), written after the entry.
+    pub(crate) extra: Vec<(Vec<u8>, Vec<u8>)>,
     pub(crate) ttl: Duration,
 }
 
 impl Entry {
-    /// Grants a lease and writes the entry under it.
+    /// Grants a lease and writes the entry and its extra keys under it.
     pub(crate) async fn register(&self) -> Result<i64, RegistryError> {
         let lease = self.gateway.grant(self.ttl.as_secs()).await?;
-        if let Err(error) = self.gateway.put(&self.key, &self.value, lease).await {
-            // The fresh lease holds nothing; let it go rather than wait for it to expire.
+        let written = async {
+            self.gateway.put(&self.key, &self.value, lease).await?;
+            for (key, value) in &self.extra {
+                self.gateway.put(key, value, lease).await?;
+            }
+            Ok(())
+        };
+        if let Err(error) = written.await {
+            // The fresh lease holds at most part of the entry; revoking it removes that
+            // part at once rather than when it expires.
             let _ = self.gateway.revoke(lease).await;
             return Err(error);
         }

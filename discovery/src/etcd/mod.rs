@@ -236,6 +236,29 @@ impl EtcdRegistry {
     /// [`RegistryError::InvalidName`] for a service name or id that is empty or contains
     /// `/`; otherwise the registry could not be reached or refused the entry.
     pub async fn register(&self, instance: Instance) -> Result<Registration, RegistryError> {
+        self.register_with_keys(instance, Vec::new()).await
+    }
+
+    /// As [`register`](Self::register), also writing `extra` keys (whole keys, not under
+    /// the prefix) bound to the same lease: they are kept alive, written again and removed
+    /// with the entry. For other readers of the same etcd, such as Traefik's KV provider
+    /// (`traefik/http/services/<service>/loadBalancer/servers/<id>/url`).
+    ///
+    /// # Errors
+    ///
+    /// As [`register`](Self::register), and [`RegistryError::InvalidName`] for an empty
+    /// extra key.
+    pub async fn register_with_keys(
+        &self,
+        instance: Instance,
+        extra: Vec<(String, String)>,
+    ) -> Result<Registration, RegistryError> {
+        if let Some((key, _)) = extra.iter().find(|(key, _)| key.is_empty()) {
+            return Err(RegistryError::InvalidName {
+                name: key.clone(),
+                reason: "an extra key must not be empty",
+            });
+        }
         check_name(&instance.service)?;
         check_name(&instance.id)?;
         let key = format!("{}{}", self.service_prefix(&instance.service), instance.id);
@@ -245,6 +268,10 @@ impl EtcdRegistry {
             gateway: self.gateway.clone(),
             key: key.into_bytes(),
             value,
+            extra: extra
+                .into_iter()
+                .map(|(key, value)| (key.into_bytes(), value.into_bytes()))
+                .collect(),
             ttl: self.ttl,
         };
         let lease = entry.register().await?;

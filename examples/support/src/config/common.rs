@@ -107,6 +107,11 @@ pub struct CommonConfig {
     /// On shutdown, milliseconds between leaving the registry and refusing new
     /// connections, so that every caller has seen the instance leave.
     pub deregister_delay_ms: u64,
+    /// The root key of Traefik's etcd provider (`traefik`); when set, each instance also
+    /// publishes its URL as a server of the Traefik service named `serviceName`, bound to
+    /// its registration. Empty (the default): nothing for Traefik.
+    #[serde(deserialize_with = "string_or_number")]
+    pub traefik_root_key: String,
 }
 
 impl Default for CommonConfig {
@@ -145,6 +150,7 @@ impl Default for CommonConfig {
             registry_ttl_secs: portcullis_discovery::etcd::DEFAULT_TTL.as_secs(),
             registry_weight: 1,
             deregister_delay_ms: 1_000,
+            traefik_root_key: String::new(),
         }
     }
 }

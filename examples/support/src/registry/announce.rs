@@ -70,9 +70,13 @@ impl Announcement {
     /// Starts announcing `instance`: asks `http://<bound>/readyz` (loopback for a wildcard
     /// bind) until it answers 200, then registers, retrying while the registry cannot be
     /// reached. `delay` is the pause [`leave`](Self::leave) makes after deregistering.
+    ///
+    /// `extra` keys (such as Traefik's, see [`traefik`](super::traefik)) are written
+    /// beside the entry and live and go with it.
     pub fn start(
         registry: EtcdRegistry,
         instance: Instance,
+        extra: Vec<(String, String)>,
         bound: SocketAddr,
         delay: Duration,
     ) -> Self {
@@ -81,7 +85,10 @@ impl Announcement {
         let task = tokio::spawn(async move {
             wait_until_ready(bound).await;
             loop {
-                match registry.register(instance.clone()).await {
+                match registry
+                    .register_with_keys(instance.clone(), extra.clone())
+                    .await
+                {
                     Ok(entry) => {
                         tracing::info!(
                             service = %instance.service,
@@ -175,9 +182,20 @@ pub fn announce<S: ServiceSettings>(
         return Ok(None);
     };
     let instance = instance_for(config, bound)?;
+    let mut extra = Vec::new();
+    if !config.common.traefik_root_key.trim().is_empty() {
+        let key = super::traefik::server_url_key(
+            config.common.traefik_root_key.trim(),
+            &instance.service,
+            &instance.id,
+        );
+        let url = instance.url.as_str().trim_end_matches('/').to_owned();
+        extra.push((key, url));
+    }
     Ok(Some(Announcement::start(
         registry.clone(),
         instance,
+        extra,
         bound,
         config.common.deregister_delay(),
     )))

@@ -1,7 +1,8 @@
 //! The service registry as the example services use it (`registryAddrs`): each instance
 //! announces itself once it is ready and leaves first on shutdown ([`announce`]); callers
 //! follow the instances of the services they call ([`follow`]), including the IAM's public
-//! keys for the token guard ([`keys`]).
+//! keys for the token guard ([`keys`]). With `traefikRootKey`, each instance also publishes
+//! the key Traefik's etcd provider routes by ([`traefik`]).
 //!
 //! The registry is etcd, through `portcullis-discovery`. Without `registryAddrs` nothing
 //! here runs and every address is static configuration, as before.
@@ -9,6 +10,7 @@
 pub mod announce;
 pub mod follow;
 pub mod keys;
+pub mod traefik;
 
 use std::time::Duration;
 

@@ -203,11 +203,11 @@ fn the_etcd_variant_reads_its_routes_from_the_registrys_etcd_under_the_root_key(
 
     let routes = etcd_routes();
     let value = |key: &str| {
-        routes
+        let (_, value) = routes
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("routes.txt has no {key}"))
+            .unwrap_or_else(|| panic!("routes.txt has no {key}"));
+        value.as_str()
     };
     assert!(
         routes

@@ -116,12 +116,6 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    // With a registry, the first listing takes a moment: wait for it (bounded) so that the
-    // first round does not fail for want of an instance.
-    if registry.is_some() && !source.wait_for_instances(config.call_timeout * 2).await {
-        tracing::warn!(service = %config.movie_service, "no movie service instance registered yet");
-    }
-
     // 5. Rounds until done or Ctrl-C.
     tokio::select! {
         code = run(&config, &source, registry.as_ref()) => code,
@@ -149,6 +143,17 @@ async fn run(config: &Config, source: &MovieSource, registry: Option<&EtcdRegist
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // With a registry, the first listing takes a moment: wait for it (bounded) so that the
+    // first round does not fail for want of an instance.
+    if registry.is_some() {
+        let within = config.call_timeout * 2;
+        if !source.wait_for_instances(within).await {
+            tracing::warn!(service = %config.movie_service, "no movie service instance registered yet");
+        }
+        if !login.wait_for_instances(within).await {
+            tracing::warn!(service = %config.iam_service, "no IAM instance registered yet");
+        }
+    }
     let mut token: Option<String> = None;
     let mut last_good: Option<Vec<Movie>> = None;
     let mut tally = Tally::default();

@@ -73,6 +73,11 @@ impl Login {
         })
     }
 
+    /// Waits up to `within` until at least one IAM instance is known; returns whether one is.
+    pub async fn wait_for_instances(&self, within: std::time::Duration) -> bool {
+        crate::registry::follow::wait_for_any(&self.iam, within).await
+    }
+
     /// A fresh token. Prints a `login:` line; never prints the password or the token.
     pub async fn token(&self) -> Result<String, LoginError> {
         #[derive(serde::Deserialize)]

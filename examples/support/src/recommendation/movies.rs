@@ -94,14 +94,7 @@ impl MovieSource {
     /// Waits up to `within` until at least one instance is known (with a registry, the
     /// first listing arrives shortly after start); returns whether one is.
     pub async fn wait_for_instances(&self, within: std::time::Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + within;
-        while self.client.upstreams().next().is_none() {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        true
+        crate::registry::follow::wait_for_any(&self.client, within).await
     }
 
     /// The aggregate state for the output lines: `closed` when every breaker is closed,

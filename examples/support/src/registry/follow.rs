@@ -2,7 +2,10 @@
 //! an [`Upstream`] at its URL with its weight; one that leaves, expires or says it is
 //! draining is removed.
 
+use std::time::Duration;
+
 use futures_util::{Stream, StreamExt};
+use portcullis_circuit_breaker::BalancedClient;
 use portcullis_circuit_breaker::client::Upstream;
 use portcullis_discovery::{Change, Instance, ServiceView};
 
@@ -20,6 +23,19 @@ pub fn upstream_changes(
         },
         Change::Remove(id) => Change::Remove(id),
     })
+}
+
+/// Waits up to `within` until `client` knows at least one instance (with a registry, the
+/// first listing arrives shortly after start); returns whether it does.
+pub async fn wait_for_any(client: &BalancedClient, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while client.upstreams().next().is_none() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
 }
 
 /// The upstream for a serving instance; `None` for one that is draining or whose URL the

@@ -20,8 +20,12 @@ const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The largest key set read; the IAM's is well under a kilobyte a key.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
-/// The pause before another try after a failed fetch (no IAM registered yet, all down).
+/// The pause before another try after a failed fetch (all IAM instances down).
 const RETRY: Duration = Duration::from_secs(1);
+
+/// The pause before another try while no key was ever fetched: at start-up the registry's
+/// first listing of the IAM arrives within milliseconds, and tokens are refused until then.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
 
 /// The IAM's keys as last fetched through the registry; empty until the first fetch
 /// succeeds (tokens are refused with 401 meanwhile).
@@ -48,6 +52,7 @@ impl RegistryKeys {
 
 async fn keep_fresh(iam: BalancedClient, current: Weak<RwLock<Arc<JwkSet>>>, refresh: Duration) {
     let mut failing = false;
+    let mut fetched_once = false;
     loop {
         let pause = match fetch(&iam).await {
             Ok(keys) => {
@@ -61,8 +66,13 @@ async fn keep_fresh(iam: BalancedClient, current: Weak<RwLock<Arc<JwkSet>>>, ref
                     );
                 }
                 failing = false;
+                fetched_once = true;
                 *current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
                 refresh
+            }
+            Err(error) if !fetched_once => {
+                tracing::debug!(%error, "no IAM keys yet; trying again shortly");
+                FIRST_RETRY
             }
             Err(error) => {
                 if !failing {

@@ -234,6 +234,8 @@ async fn an_instance_killed_under_load_costs_at_most_one_in_a_thousand_and_then_
         EXPIRY,
     )
     .await;
+    // The client's watch sees the same event within milliseconds of the test's.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     // The dead instance's port, listened on again: a call sent there now would arrive.
     let listener = TcpListener::bind(crashing.addr()).expect("bind the dead instance's port");
     listener

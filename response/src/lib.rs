@@ -100,6 +100,7 @@ mod limit;
 mod message;
 mod request_id;
 mod timeout;
+pub mod trace_context;
 
 pub use code::ErrorCode;
 pub use defaults::{RouterExt, ServiceDefaults, method_not_allowed, not_found};
@@ -110,6 +111,7 @@ pub use form_or_multipart::FormOrMultipart;
 pub use json_object::JsonObject;
 pub use message::Message;
 pub use request_id::REQUEST_ID_HEADER;
+pub use trace_context::TraceContext;
 
 /// A `Result` whose error is [`ApiError`]: the return type of Portcullis handlers.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -11,6 +11,7 @@ use crate::finish::FinishResponse;
 use crate::limit::BodyLimit;
 use crate::request_id::{REQUEST_ID, SetRequestId};
 use crate::timeout::RequestTimeout;
+use crate::trace_context::incoming_trace_id;
 
 use super::ServiceDefaults;
 use super::fallback::{method_not_allowed, not_found, panic_response};
@@ -46,7 +47,9 @@ pub trait RouterExt: sealed::Sealed + Sized {
     /// - an `x-request-id` taken from the request (when it is at most 128 characters of
     ///   `A-Z a-z 0-9 - _ . : + / =`) or generated, set on the response and recorded in a
     ///   `request` tracing span with the method and path (never the query, which may carry
-    ///   secrets); each response is logged at `INFO` in that span.
+    ///   secrets); each response is logged at `INFO` in that span;
+    /// - the trace id of a valid W3C `traceparent` recorded in that span as `trace_id`
+    ///   (a malformed one is ignored, see [`TraceContext`](crate::TraceContext)).
     ///
     /// A generated request id is shaped like a UUID (RFC 9562 version 8, 36 characters):
     /// 60 random bits drawn once per process, then a counter. It is unique within the
@@ -103,5 +106,6 @@ fn request_span(request: &Request) -> tracing::Span {
             .get(REQUEST_ID)
             .and_then(|id| id.to_str().ok())
             .unwrap_or_default(),
+        trace_id = incoming_trace_id(request.headers()).unwrap_or_default(),
     )
 }

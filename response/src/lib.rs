@@ -95,6 +95,9 @@ mod extract;
 mod finish;
 #[cfg(feature = "multipart")]
 mod form_or_multipart;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod http_metrics;
 mod json_object;
 mod limit;
 mod message;

@@ -7,6 +7,7 @@
 //! |---------------------|-----|
 //! | [`config`]          | each service's configuration: file, `PORTCULLIS_*` variables, secrets |
 //! | [`logging`]         | console and rotated JSON-file logs |
+//! | [`metrics`]         | `GET /metrics`: the Prometheus exporter of the libraries' metrics |
 //! | [`server`]          | probes, the common layers, binding, graceful shutdown |
 //! | [`tls`]             | HTTPS between services: trusted roots, the reqwest client, the plain-http rule |
 //! | [`mongo`]           | the `MongoDB` connection both services may use |
@@ -24,6 +25,7 @@
 
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod mongo;
 pub mod movie_service;
 pub mod movies;

@@ -34,15 +34,19 @@ pub const INSTANCE_ID_HEADER: HeaderName = HeaderName::from_static("x-instance-i
 pub type ReadyCheck =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
-/// Adds `/healthz`, `/readyz`, the Portcullis defaults (404/405 fallbacks, body limit,
+/// Adds `/healthz`, `/readyz`, `/metrics`, the Portcullis defaults (404/405 fallbacks, body limit,
 /// timeout, panic catching, request ids, error bodies in the model) and the
 /// `x-instance-id` header to `app`.
 pub fn finish_router(app: Router, config: &CommonConfig, ready: ReadyCheck) -> Router {
+    // Installed before the first request is counted.
+    crate::metrics::prometheus();
     let app = app
         // Liveness: the process answers. Never touches a dependency.
         .route("/healthz", get(|| async { Message::new("ok") }))
         // Readiness: the store answers; load balancers stop sending traffic otherwise.
         .route("/readyz", get(readyz).with_state(ready))
+        // Prometheus metrics, outside the token guard like the probes.
+        .route("/metrics", get(crate::metrics::render))
         .with_portcullis_defaults(
             ServiceDefaults::new()
                 .body_limit(config.body_limit_bytes)

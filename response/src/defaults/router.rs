@@ -49,7 +49,9 @@ pub trait RouterExt: sealed::Sealed + Sized {
     ///   `request` tracing span with the method and path (never the query, which may carry
     ///   secrets); each response is logged at `INFO` in that span;
     /// - the trace id of a valid W3C `traceparent` recorded in that span as `trace_id`
-    ///   (a malformed one is ignored, see [`TraceContext`](crate::TraceContext)).
+    ///   (a malformed one is ignored, see [`TraceContext`](crate::TraceContext));
+    /// - with the `metrics` feature, requests counted and timed by route template, method
+    ///   and status class (`http_metrics`).
     ///
     /// A generated request id is shaped like a UUID (RFC 9562 version 8, 36 characters):
     /// 60 random bits drawn once per process, then a counter. It is unique within the
@@ -81,7 +83,11 @@ where
                     .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
                     // 5xx are already logged with their cause by `ApiError`.
                     .on_failure(()),
-            )
+            );
+        // Outside the rewriting of error bodies, so that the final status is counted.
+        #[cfg(feature = "metrics")]
+        let layers = layers.layer(layer_fn(crate::http_metrics::HttpMetrics::new));
+        let layers = layers
             .layer(layer_fn(move |inner| {
                 FinishResponse::new(inner, problem_json)
             }))

@@ -1,0 +1,45 @@
+//! `GET /metrics`: every metric the libraries record (through the `metrics` facade, their
+//! `metrics` features) in the Prometheus text format, from one recorder per process.
+//!
+//! The exporter is `metrics-exporter-prometheus` without its HTTP listener: the services
+//! serve the text on their own port, outside the token guard, like `/healthz`.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// The histogram buckets of every `_seconds` metric: 1 ms to 10 s.
+const SECONDS_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder, installed on first use. If another recorder was installed
+/// first (a test's), a detached one is used: `/metrics` then shows only what it records.
+pub fn prometheus() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(&SECONDS_BUCKETS)
+            .expect("the bucket list is not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics shows its own only");
+        }
+        handle
+    })
+}
+
+/// The handler of `GET /metrics`.
+pub async fn render() -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        prometheus().render(),
+    )
+}

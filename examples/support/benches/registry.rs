@@ -6,7 +6,7 @@
 //!    against an instance already known), over `JOINS` joins: p50, p99, max.
 //! 2. **Per-request overhead**: the same loop, through a client following the registry
 //!    and through one with the same instance fixed, interleaved in `ROUNDS` rounds in the
-//!    same run: mean time per request of each, and the difference.
+//!    same run (alternating which goes first): mean time per request of each, and the difference.
 //!
 //! `cargo bench -p portcullis-examples --bench registry`. Run it on an idle machine; the
 //! figures go to docs/benchmarks.md.
@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 const JOINS: usize = 100;
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 15;
 const REQUESTS_PER_ROUND: usize = 5_000;
 const SERVICE: &str = "bench";
 
@@ -167,9 +167,15 @@ async fn main() {
     // A warm-up of each, then the rounds.
     mean_request_time(&live, 1_000).await;
     mean_request_time(&fixed, 1_000).await;
-    for _ in 0..ROUNDS {
-        live_times.push(mean_request_time(&live, REQUESTS_PER_ROUND).await);
-        fixed_times.push(mean_request_time(&fixed, REQUESTS_PER_ROUND).await);
+    // Alternating which goes first, so that neither always runs on a warmer machine.
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            live_times.push(mean_request_time(&live, REQUESTS_PER_ROUND).await);
+            fixed_times.push(mean_request_time(&fixed, REQUESTS_PER_ROUND).await);
+        } else {
+            fixed_times.push(mean_request_time(&fixed, REQUESTS_PER_ROUND).await);
+            live_times.push(mean_request_time(&live, REQUESTS_PER_ROUND).await);
+        }
     }
     live_times.sort();
     fixed_times.sort();

@@ -139,6 +139,7 @@ pub mod client;
 mod clock;
 mod config;
 mod error;
+mod listener;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod middleware;
@@ -152,6 +153,7 @@ pub use client::{
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use config::{CircuitBreakerBuilder, Classifier, DefaultClassifier, FailurePolicy, Outcome};
 pub use error::{BreakerError, ConfigError};
+pub use listener::{CallListener, EventListener};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use middleware::{CircuitBreakerLayer, CircuitBreakerService};

@@ -17,6 +17,7 @@ mod admitted;
 mod call;
 mod counters;
 mod failure_rate;
+mod observe;
 mod permit;
 mod state;
 mod state_machine;
@@ -40,7 +41,6 @@ pub(crate) use state_machine::Shared;
 
 use crate::config::{CircuitBreakerBuilder, Classifier, DefaultClassifier};
 use crate::error::BreakerError;
-use state_machine::fire;
 use word::{FORCED_CLOSED, FORCED_OPEN, PHASE_CLOSED, PHASE_FORCED, PHASE_HALF_OPEN};
 
 /// An async circuit breaker: Akka's state machine (closed, open, half-open) with
@@ -55,6 +55,7 @@ pub struct CircuitBreaker {
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
+            .field("name", &self.name())
             .field("snapshot", &self.snapshot())
             .field("listeners", &self.shared.listeners)
             .field("clock", &self.shared.clock)
@@ -81,6 +82,11 @@ impl CircuitBreaker {
         Self {
             shared: Arc::new_cyclic(|this| Shared::from_builder(builder, this.clone())),
         }
+    }
+
+    /// The breaker's name (see [`CircuitBreakerBuilder::name`]).
+    pub fn name(&self) -> &str {
+        &self.shared.name
     }
 
     /// Runs `operation` if the breaker admits it: `Ok` counts as a success, `Err` as a
@@ -154,25 +160,28 @@ impl CircuitBreaker {
     }
 
     /// Opens the breaker until [`reset`](Self::reset) or
-    /// [`force_closed`](Self::force_closed); runs `on_open`.
+    /// [`force_closed`](Self::force_closed); runs `on_open` (and `on_state_change` unless
+    /// it was forced open already).
     pub fn force_open(&self) {
-        self.shared.set(PHASE_FORCED, FORCED_OPEN);
-        fire(self.shared.listeners.on_open.as_ref());
+        let previous = self.shared.set(PHASE_FORCED, FORCED_OPEN);
+        self.shared.changed(State::of(previous), State::ForcedOpen);
     }
 
     /// Admits every call and counts nothing until [`reset`](Self::reset) or
-    /// [`force_open`](Self::force_open); runs `on_close`.
+    /// [`force_open`](Self::force_open); runs `on_close` (and `on_state_change` unless it
+    /// was forced closed already).
     pub fn force_closed(&self) {
-        self.shared.set(PHASE_FORCED, FORCED_CLOSED);
-        fire(self.shared.listeners.on_close.as_ref());
+        let previous = self.shared.set(PHASE_FORCED, FORCED_CLOSED);
+        self.shared
+            .changed(State::of(previous), State::ForcedClosed);
     }
 
     /// Returns to a fresh closed state (counts cleared, reset timeout back to its configured
-    /// value); runs `on_close` if the breaker was not closed.
+    /// value); runs `on_close` and `on_state_change` if the breaker was not closed.
     pub fn reset(&self) {
         let previous = self.shared.set(PHASE_CLOSED, 0);
         if previous.phase() != PHASE_CLOSED {
-            fire(self.shared.listeners.on_close.as_ref());
+            self.shared.changed(State::of(previous), State::Closed);
         }
     }
 }

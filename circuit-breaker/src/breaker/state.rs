@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::state_machine::Shared;
-use super::word::{FORCED_CLOSED, PHASE_CLOSED, PHASE_HALF_OPEN, PHASE_OPEN};
+use super::word::{FORCED_CLOSED, PHASE_CLOSED, PHASE_HALF_OPEN, PHASE_OPEN, Word};
 
 /// The breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +51,19 @@ pub struct Snapshot {
     pub rejections: u64,
     /// Calls classified as ignored.
     pub ignored: u64,
+}
+
+impl State {
+    /// The state a word records (an open word reads as open, whatever the clock says).
+    pub(super) fn of(word: Word) -> Self {
+        match word.phase() {
+            PHASE_CLOSED => Self::Closed,
+            PHASE_OPEN => Self::Open,
+            PHASE_HALF_OPEN => Self::HalfOpen,
+            _ if word.count() == FORCED_CLOSED => Self::ForcedClosed,
+            _ => Self::ForcedOpen,
+        }
+    }
 }
 
 impl Shared {

@@ -144,7 +144,9 @@ mod listener;
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod middleware;
 
-pub use breaker::{CallFuture, CircuitBreaker, Snapshot, State};
+pub use breaker::{
+    BreakerEvent, BreakerEvents, CallFuture, CallOutcome, CircuitBreaker, Snapshot, State,
+};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use client::{

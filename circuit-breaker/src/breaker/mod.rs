@@ -16,6 +16,7 @@ use std::time::Duration;
 mod admitted;
 mod call;
 mod counters;
+mod events;
 mod failure_rate;
 mod observe;
 mod permit;
@@ -31,6 +32,7 @@ mod word;
 )]
 pub(crate) use admitted::Admitted;
 pub use call::CallFuture;
+pub use events::{BreakerEvent, BreakerEvents, CallOutcome};
 #[cfg_attr(
     not(any(feature = "tower", feature = "reqwest")),
     allow(unused_imports)
@@ -87,6 +89,35 @@ impl CircuitBreaker {
     /// The breaker's name (see [`CircuitBreakerBuilder::name`]).
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// Subscribes to the breaker's [events](BreakerEvent): state changes and the outcome of
+    /// every call, in order.
+    ///
+    /// Each subscriber has a buffer of
+    /// [`event_capacity`](CircuitBreakerBuilder::event_capacity) events; one that falls
+    /// behind loses the oldest (and is told how many), it never slows a call. While
+    /// nobody subscribes, nothing is built or sent; while someone does, calls admitted by
+    /// a closed breaker are timed (two clock readings each).
+    ///
+    /// ```
+    /// use portcullis_circuit_breaker::{BreakerEvent, CallOutcome, CircuitBreaker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let breaker = CircuitBreaker::builder().name("iam").build().unwrap();
+    /// let mut events = breaker.subscribe();
+    /// let _ = breaker.call(|| async { Ok::<_, ()>(()) }).await;
+    /// match events.recv().await.unwrap() {
+    ///     BreakerEvent::Call { name, outcome, .. } => {
+    ///         assert_eq!((&*name, outcome), ("iam", CallOutcome::Success));
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn subscribe(&self) -> BreakerEvents {
+        BreakerEvents::new(&self.shared)
     }
 
     /// Runs `operation` if the breaker admits it: `Ok` counts as a success, `Err` as a

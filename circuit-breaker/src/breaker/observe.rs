@@ -1,5 +1,10 @@
-//! Telling the world what a breaker did: the listeners of state changes.
+//! Telling the world what a breaker did: the listeners of state changes, the event
+//! subscribers, and (feature `metrics`) the metrics.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::events::{BreakerEvent, CallOutcome};
 use super::state::State;
 use super::state_machine::Shared;
 use crate::listener::{fire, fire_change};
@@ -24,5 +29,33 @@ impl Shared {
             from,
             to,
         );
+        self.publish(|| BreakerEvent::StateChange {
+            name: self.name.clone(),
+            from,
+            to,
+            at: self.clock.now(),
+        });
+    }
+
+    /// Tells the subscribers how a call ended; `duration` is `None` for a call that was
+    /// not timed (rejected, or admitted while nothing observed the breaker).
+    pub(super) fn observe_call(&self, outcome: CallOutcome, duration: Option<Duration>) {
+        self.publish(|| BreakerEvent::Call {
+            name: self.name.clone(),
+            outcome,
+            duration: duration.unwrap_or_default(),
+        });
+    }
+
+    /// Sends an event to the subscribers, if there are any: without one, nothing is built
+    /// or sent. Never waits: a subscriber that fell behind loses its oldest events.
+    fn publish(&self, event: impl FnOnce() -> BreakerEvent) {
+        if self.subscribers.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        if let Some(sender) = self.events.get() {
+            // An error only says that the last subscriber just left.
+            let _ = sender.send(event());
+        }
     }
 }

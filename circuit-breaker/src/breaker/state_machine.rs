@@ -7,10 +7,13 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use tokio::sync::broadcast;
+
 use super::counters::{LocalCounter, Padded};
+use super::events::{BreakerEvent, CallOutcome};
 use super::failure_rate::FailureRateWindow;
 use super::permit::{Ticket, TicketKind};
 use super::word::{
@@ -60,6 +63,10 @@ pub(crate) struct Shared {
     pub(super) observers: AtomicUsize,
     /// Without observers, a success needs only a counter and a load: no window.
     pub(super) plain_successes: bool,
+    /// The event subscribers; the channel is made for the first.
+    pub(super) subscribers: AtomicUsize,
+    pub(super) events: OnceLock<broadcast::Sender<BreakerEvent>>,
+    pub(super) event_capacity: usize,
     pub(super) listeners: Listeners,
     pub(super) clock: Arc<dyn Clock>,
     /// The clock follows tokio's timer, so open periods may be timed by the runtime.
@@ -120,6 +127,9 @@ impl Shared {
             call_timeout: builder.call_timeout,
             observers: AtomicUsize::new(usize::from(measures_calls)),
             plain_successes: window.is_none(),
+            subscribers: AtomicUsize::new(0),
+            events: OnceLock::new(),
+            event_capacity: builder.event_capacity,
             window,
             listeners,
             timed_opening: builder.clock.follows_tokio_timer(),
@@ -194,6 +204,9 @@ impl Shared {
         };
         cell.store(count.wrapping_add(1), Ordering::Relaxed);
         fire(self.listeners.on_call_breaker_open.as_ref(), &self.name);
+        if self.observed() {
+            self.observe_call(CallOutcome::Rejected, None);
+        }
         Some(Duration::from_nanos(remaining))
     }
 
@@ -252,15 +265,16 @@ impl Shared {
     fn reject(&self, remaining: Duration) -> Duration {
         self.rejections.increment();
         fire(self.listeners.on_call_breaker_open.as_ref(), &self.name);
+        self.observe_call(CallOutcome::Rejected, None);
         remaining
     }
 
-    /// How long a call has run; zero if it was admitted while nothing timed calls.
-    fn elapsed(&self, ticket: Ticket) -> Duration {
-        match ticket.started_nanos() {
-            Some(started) => Duration::from_nanos(self.now_nanos().saturating_sub(started)),
-            None => Duration::ZERO,
-        }
+    /// How long a call has run; `None` if it was admitted while nothing timed calls.
+    fn elapsed(&self, ticket: Ticket) -> Option<Duration> {
+        let started = ticket.started_nanos()?;
+        Some(Duration::from_nanos(
+            self.now_nanos().saturating_sub(started),
+        ))
     }
 
     /// Records a finished call.
@@ -283,7 +297,15 @@ impl Shared {
 
     #[inline(never)]
     fn complete_slow(&self, ticket: Ticket, outcome: Outcome) {
-        let elapsed = self.elapsed(ticket);
+        let timed = self.elapsed(ticket);
+        let elapsed = timed.unwrap_or_default();
+        let observed = match outcome {
+            Outcome::Success => CallOutcome::Success,
+            Outcome::Failure => CallOutcome::Failure,
+            Outcome::Ignored => CallOutcome::Ignored,
+        };
+        // Before the call's effect on the state, so that subscribers see the call first.
+        self.observe_call(observed, timed);
         let failed = match outcome {
             Outcome::Success => {
                 self.successes.increment();
@@ -317,6 +339,7 @@ impl Shared {
     /// Records a call cancelled by the call timeout.
     pub(super) fn complete_timeout(&self, ticket: Ticket, elapsed: Duration) {
         self.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.observe_call(CallOutcome::Timeout, Some(elapsed));
         self.settle(ticket, true);
         fire_timed(self.listeners.on_call_timeout.as_ref(), &self.name, elapsed);
     }

@@ -18,6 +18,8 @@ mod call;
 mod counters;
 mod events;
 mod failure_rate;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod observe;
 mod permit;
 mod state;

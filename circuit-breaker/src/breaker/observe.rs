@@ -29,6 +29,10 @@ impl Shared {
             from,
             to,
         );
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.changed(from, to);
+        }
         self.publish(|| BreakerEvent::StateChange {
             name: self.name.clone(),
             from,
@@ -37,9 +41,13 @@ impl Shared {
         });
     }
 
-    /// Tells the subscribers how a call ended; `duration` is `None` for a call that was
-    /// not timed (rejected, or admitted while nothing observed the breaker).
+    /// Tells the subscribers and the metrics how a call ended; `duration` is `None` for a
+    /// call that was not timed (rejected, or admitted while nothing observed the breaker).
     pub(super) fn observe_call(&self, outcome: CallOutcome, duration: Option<Duration>) {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics {
+            metrics.call(outcome, duration);
+        }
         self.publish(|| BreakerEvent::Call {
             name: self.name.clone(),
             outcome,

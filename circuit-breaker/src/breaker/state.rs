@@ -54,6 +54,18 @@ pub struct Snapshot {
 }
 
 impl State {
+    /// The state in snake case, as in the metrics' labels: `"closed"`, `"open"`,
+    /// `"half_open"`, `"forced_open"`, `"forced_closed"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+            Self::ForcedOpen => "forced_open",
+            Self::ForcedClosed => "forced_closed",
+        }
+    }
+
     /// The state a word records (an open word reads as open, whatever the clock says).
     pub(super) fn of(word: Word) -> Self {
         match word.phase() {

@@ -67,6 +67,8 @@ pub(crate) struct Shared {
     pub(super) subscribers: AtomicUsize,
     pub(super) events: OnceLock<broadcast::Sender<BreakerEvent>>,
     pub(super) event_capacity: usize,
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: Option<super::metrics::BreakerMetrics>,
     pub(super) listeners: Listeners,
     pub(super) clock: Arc<dyn Clock>,
     /// The clock follows tokio's timer, so open periods may be timed by the runtime.
@@ -99,6 +101,12 @@ impl Shared {
         let measures_calls =
             builder.slow_call_threshold.is_some() || builder.listeners.time_calls();
         let listeners = builder.listeners;
+        #[cfg(feature = "metrics")]
+        let metrics = super::metrics::BreakerMetrics::register(&builder.name);
+        #[cfg(feature = "metrics")]
+        let observers = usize::from(measures_calls) + usize::from(metrics.is_some());
+        #[cfg(not(feature = "metrics"))]
+        let observers = usize::from(measures_calls);
         let origin = builder.clock.now();
         Self {
             name: builder.name,
@@ -125,11 +133,13 @@ impl Shared {
             half_open_successes: builder.half_open_successes,
             slow_call_nanos: builder.slow_call_threshold.map(nanos),
             call_timeout: builder.call_timeout,
-            observers: AtomicUsize::new(usize::from(measures_calls)),
+            observers: AtomicUsize::new(observers),
             plain_successes: window.is_none(),
             subscribers: AtomicUsize::new(0),
             events: OnceLock::new(),
             event_capacity: builder.event_capacity,
+            #[cfg(feature = "metrics")]
+            metrics,
             window,
             listeners,
             timed_opening: builder.clock.follows_tokio_timer(),

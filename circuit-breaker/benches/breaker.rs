@@ -89,6 +89,46 @@ fn closed_call(c: &mut Criterion) {
     group.finish();
 }
 
+/// What observing a breaker costs a closed call: a subscriber to its events that never
+/// reads, and (feature `metrics`) metrics through a no-op recorder and a Prometheus one.
+/// Compare `unobserved` here, built with and without the feature, for what the feature
+/// alone costs.
+///
+/// ```text
+/// cargo bench -p portcullis-circuit-breaker --bench breaker -- closed_call_observed
+/// cargo bench -p portcullis-circuit-breaker --bench breaker --features metrics -- closed_call_observed
+/// ```
+fn closed_call_observed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("closed_call_observed");
+    let breaker = portcullis();
+    group.bench_function("unobserved", |b| {
+        b.iter(|| black_box(breaker.call(ok).now_or_never()));
+    });
+    let subscribed = portcullis();
+    let _idle = subscribed.subscribe();
+    group.bench_function("idle_subscriber", |b| {
+        b.iter(|| black_box(subscribed.call(ok).now_or_never()));
+    });
+    #[cfg(feature = "metrics")]
+    {
+        let noop = metrics::with_local_recorder(&metrics::NoopRecorder, portcullis);
+        group.bench_function("metrics_noop_recorder", |b| {
+            b.iter(|| black_box(noop.call(ok).now_or_never()));
+        });
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let prometheus = metrics::with_local_recorder(&recorder, portcullis);
+        group.bench_function("metrics_prometheus_recorder", |b| {
+            b.iter(|| black_box(prometheus.call(ok).now_or_never()));
+        });
+        assert!(
+            recorder.handle().render().contains(
+                "portcullis_breaker_calls_total{breaker=\"unnamed\",outcome=\"success\"}"
+            )
+        );
+    }
+    group.finish();
+}
+
 fn open_rejection(c: &mut Criterion) {
     let mut group = c.benchmark_group("open_rejection");
     // Tripped inside a runtime, the breaker times its open period on the runtime's timer
@@ -298,6 +338,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = closed_call, open_rejection, in_place, two_threads, tower_layer
+    targets = closed_call, closed_call_observed, open_rejection, in_place, two_threads, tower_layer
 }
 criterion_main!(benches);

@@ -1,12 +1,12 @@
 //! The builder, failure policies, listeners and outcome classification.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::CircuitBreaker;
 use crate::clock::{Clock, TokioClock};
 use crate::error::ConfigError;
+use crate::listener::{self, CallListener, EventListener, Listeners};
+use crate::{CircuitBreaker, State};
 
 /// How the breaker decides, while closed, that it is time to trip open.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,37 +111,11 @@ impl<T, E> Classifier<T, E> for DefaultClassifier {
 /// The ceiling of the backed-off reset timeout unless one is set.
 const DEFAULT_MAX_RESET_TIMEOUT: Duration = Duration::from_secs(3600);
 
-pub(crate) type EventListener = Arc<dyn Fn() + Send + Sync>;
-pub(crate) type TimedListener = Arc<dyn Fn(Duration) + Send + Sync>;
+/// Events kept for a subscriber that has not read them yet, unless set.
+const DEFAULT_EVENT_CAPACITY: usize = 256;
 
-#[derive(Clone, Default)]
-#[allow(clippy::struct_field_names)] // the names are the listeners' public names
-pub(crate) struct Listeners {
-    pub(crate) on_open: Option<EventListener>,
-    pub(crate) on_close: Option<EventListener>,
-    pub(crate) on_half_open: Option<EventListener>,
-    pub(crate) on_call_success: Option<TimedListener>,
-    pub(crate) on_call_failure: Option<TimedListener>,
-    pub(crate) on_call_timeout: Option<TimedListener>,
-    pub(crate) on_call_breaker_open: Option<EventListener>,
-}
-
-impl fmt::Debug for Listeners {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = [
-            ("on_open", self.on_open.is_some()),
-            ("on_close", self.on_close.is_some()),
-            ("on_half_open", self.on_half_open.is_some()),
-            ("on_call_success", self.on_call_success.is_some()),
-            ("on_call_failure", self.on_call_failure.is_some()),
-            ("on_call_timeout", self.on_call_timeout.is_some()),
-            ("on_call_breaker_open", self.on_call_breaker_open.is_some()),
-        ];
-        f.debug_list()
-            .entries(names.iter().filter(|(_, set)| *set).map(|(name, _)| name))
-            .finish()
-    }
-}
+/// The most events a subscriber's buffer may hold.
+pub(crate) const MAX_EVENT_CAPACITY: usize = 1 << 16;
 
 /// Configures a [`CircuitBreaker`]. Every setting has a default; [`build`](Self::build)
 /// checks the settings and returns a [`ConfigError`] for a value out of range.
@@ -150,6 +124,8 @@ impl fmt::Debug for Listeners {
 /// (the `BalancedClient` of feature `reqwest` builds one per upstream instance).
 #[derive(Clone, Debug)]
 pub struct CircuitBreakerBuilder {
+    pub(crate) name: Arc<str>,
+    pub(crate) event_capacity: usize,
     pub(crate) policy: FailurePolicy,
     pub(crate) call_timeout: Option<Duration>,
     pub(crate) reset_timeout: Duration,
@@ -167,6 +143,8 @@ pub struct CircuitBreakerBuilder {
 impl Default for CircuitBreakerBuilder {
     fn default() -> Self {
         Self {
+            name: Arc::from(Self::DEFAULT_NAME),
+            event_capacity: DEFAULT_EVENT_CAPACITY,
             policy: FailurePolicy::consecutive_failures(5),
             call_timeout: None,
             reset_timeout: Duration::from_secs(60),
@@ -184,9 +162,32 @@ impl Default for CircuitBreakerBuilder {
 }
 
 impl CircuitBreakerBuilder {
+    /// The name of a breaker built without one.
+    pub const DEFAULT_NAME: &'static str = "unnamed";
+
     /// A builder with every default.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The breaker's name, given to listeners that take one, in [events](CircuitBreaker::subscribe)
+    /// and as the `breaker` label of its metrics (feature `metrics`). Keep it to a bounded
+    /// set (a dependency, an upstream instance), never a per-request value. Breakers built
+    /// from one builder share it; the `BalancedClient` of feature `reqwest` names each
+    /// instance's breaker itself. Default is `"unnamed"` ([`DEFAULT_NAME`](Self::DEFAULT_NAME)).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// How many events each [subscriber](CircuitBreaker::subscribe) may leave unread
+    /// before it loses the oldest: a slow subscriber loses events, it never slows a call.
+    /// From 1 to 65,536 ([`build`](Self::build) refuses others). Default is 256.
+    #[must_use]
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
     }
 
     /// Failures in a row (failed or timed-out calls) that trip the closed breaker open;
@@ -294,16 +295,16 @@ impl CircuitBreakerBuilder {
     /// Runs after the breaker opens (tripped, re-opened after a failed trial, or forced).
     /// Default is none.
     #[must_use]
-    pub fn on_open(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
-        self.listeners.on_open = Some(Arc::new(listener));
+    pub fn on_open<A>(mut self, listener: impl EventListener<A>) -> Self {
+        self.listeners.on_open = Some(listener::named(listener));
         self
     }
 
     /// Runs after the breaker closes (a trial succeeded, or reset / forced closed).
     /// Default is none.
     #[must_use]
-    pub fn on_close(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
-        self.listeners.on_close = Some(Arc::new(listener));
+    pub fn on_close<A>(mut self, listener: impl EventListener<A>) -> Self {
+        self.listeners.on_close = Some(listener::named(listener));
         self
     }
 
@@ -312,38 +313,62 @@ impl CircuitBreakerBuilder {
     /// reset timeout; otherwise it happens at the first call after the reset timeout.
     /// Either way it runs once per move. Default is none.
     #[must_use]
-    pub fn on_half_open(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
-        self.listeners.on_half_open = Some(Arc::new(listener));
+    pub fn on_half_open<A>(mut self, listener: impl EventListener<A>) -> Self {
+        self.listeners.on_half_open = Some(listener::named(listener));
+        self
+    }
+
+    /// Runs after every change of state, with the breaker's name and the states before
+    /// and after (gobreaker's `OnStateChange`): tripped, half-opened, closed, forced or
+    /// reset. A manual move to the state the breaker is already in is no change and does
+    /// not run it. Runs after `on_open`, `on_close` or `on_half_open`. Default is none.
+    ///
+    /// ```
+    /// use portcullis_circuit_breaker::{CircuitBreaker, State};
+    ///
+    /// let breaker = CircuitBreaker::builder()
+    ///     .name("iam")
+    ///     .on_state_change(|name, from, to| eprintln!("breaker {name}: {from:?} -> {to:?}"))
+    ///     .build()
+    ///     .unwrap();
+    /// breaker.force_open(); // breaker iam: Closed -> ForcedOpen
+    /// ```
+    #[must_use]
+    pub fn on_state_change(
+        mut self,
+        listener: impl Fn(&str, State, State) + Send + Sync + 'static,
+    ) -> Self {
+        self.listeners.on_state_change = Some(Arc::new(listener));
         self
     }
 
     /// Runs after each call classified a success, with its duration. Default is none.
     #[must_use]
-    pub fn on_call_success(mut self, listener: impl Fn(Duration) + Send + Sync + 'static) -> Self {
-        self.listeners.on_call_success = Some(Arc::new(listener));
+    pub fn on_call_success<A>(mut self, listener: impl CallListener<A>) -> Self {
+        self.listeners.on_call_success = Some(listener::timed(listener));
         self
     }
 
     /// Runs after each call classified a failure (not timeouts), with its duration.
     /// Default is none.
     #[must_use]
-    pub fn on_call_failure(mut self, listener: impl Fn(Duration) + Send + Sync + 'static) -> Self {
-        self.listeners.on_call_failure = Some(Arc::new(listener));
+    pub fn on_call_failure<A>(mut self, listener: impl CallListener<A>) -> Self {
+        self.listeners.on_call_failure = Some(listener::timed(listener));
         self
     }
 
     /// Runs after each call cancelled by the call timeout, with the time it ran.
     /// Default is none.
     #[must_use]
-    pub fn on_call_timeout(mut self, listener: impl Fn(Duration) + Send + Sync + 'static) -> Self {
-        self.listeners.on_call_timeout = Some(Arc::new(listener));
+    pub fn on_call_timeout<A>(mut self, listener: impl CallListener<A>) -> Self {
+        self.listeners.on_call_timeout = Some(listener::timed(listener));
         self
     }
 
     /// Runs after each call rejected without running. Default is none.
     #[must_use]
-    pub fn on_call_breaker_open(mut self, listener: impl Fn() + Send + Sync + 'static) -> Self {
-        self.listeners.on_call_breaker_open = Some(Arc::new(listener));
+    pub fn on_call_breaker_open<A>(mut self, listener: impl EventListener<A>) -> Self {
+        self.listeners.on_call_breaker_open = Some(listener::named(listener));
         self
     }
 
@@ -410,6 +435,11 @@ impl CircuitBreakerBuilder {
         if !(self.random_factor.is_finite() && self.random_factor >= 0.0) {
             return Err(ConfigError::RandomFactor {
                 factor: self.random_factor,
+            });
+        }
+        if !(1..=MAX_EVENT_CAPACITY).contains(&self.event_capacity) {
+            return Err(ConfigError::EventCapacity {
+                capacity: self.event_capacity,
             });
         }
         if self.half_open_permits == 0 {

@@ -139,4 +139,10 @@ pub enum ConfigError {
         /// The half-open permits.
         permits: u16,
     },
+    /// `event_capacity` is 0 or above 65,536.
+    #[error("event_capacity must be from 1 to 65536, not {capacity}")]
+    EventCapacity {
+        /// The capacity as given.
+        capacity: usize,
+    },
 }

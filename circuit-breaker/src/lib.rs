@@ -21,7 +21,10 @@
 //!   dropped gives its permit back.
 //!
 //! Beyond Akka's: a failure-rate policy ([`FailurePolicy`]), slow-call counting, outcome
-//! [`Classifier`]s, listeners that run outside any lock and survive panics, a fallback
+//! [`Classifier`]s, a [name](CircuitBreakerBuilder::name) per breaker, listeners that run
+//! outside any lock and survive panics (including gobreaker's
+//! [`on_state_change`](CircuitBreakerBuilder::on_state_change)), an
+//! [event stream](CircuitBreaker::subscribe), metrics (feature `metrics`), a fallback
 //! helper, manual control (`force_open`, `force_closed`, `reset`), a lock-free
 //! [`Snapshot`], an injectable [`Clock`], a tower layer and a load-balancing HTTP client.
 //!
@@ -111,6 +114,19 @@
 //! # }
 //! ```
 //!
+//! # Names, events and metrics
+//!
+//! Every breaker has a [name](CircuitBreakerBuilder::name); the balanced client names each
+//! instance's breaker `"{service}/{host}:{port}"`. Listeners may take the name
+//! (`on_open(|name: &str| ...)`), [`on_state_change`](CircuitBreakerBuilder::on_state_change)
+//! gets the name and both states, and [`CircuitBreaker::subscribe`] streams
+//! [`BreakerEvent`]s through a bounded buffer that never slows a call. With feature
+//! `metrics`, each breaker records `portcullis_breaker_state`,
+//! `portcullis_breaker_calls_total{outcome}`, `portcullis_breaker_call_duration_seconds`
+//! and `portcullis_breaker_transitions_total{from,to}`, labelled with its name, through
+//! the [`metrics`](https://docs.rs/metrics) facade: the application installs the exporter
+//! (before it builds its breakers); the README's table describes each family.
+//!
 #![cfg_attr(feature = "tower", doc = include_str!("docs/tower.md"))]
 #![cfg_attr(feature = "reqwest", doc = include_str!("docs/client.md"))]
 //! # Testing with time
@@ -128,6 +144,7 @@
 //! |-----------|---------|---------|
 //! | `tower`   | yes     | `CircuitBreakerLayer`, a tower 0.5 middleware |
 //! | `reqwest` | yes     | `BalancedClient`, an HTTP client with one breaker per upstream instance and load balancing over the admitted ones |
+//! | `metrics` | no      | each breaker's state, calls by outcome, call durations and transitions through the [`metrics`](https://docs.rs/metrics) facade (see the README for the families) |
 //!
 //! With `default-features = false` only the core breaker (and `tokio`'s timer) remains.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -139,11 +156,14 @@ pub mod client;
 mod clock;
 mod config;
 mod error;
+mod listener;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod middleware;
 
-pub use breaker::{CallFuture, CircuitBreaker, Snapshot, State};
+pub use breaker::{
+    BreakerEvent, BreakerEvents, CallFuture, CallOutcome, CircuitBreaker, Snapshot, State,
+};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use client::{
@@ -152,6 +172,7 @@ pub use client::{
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use config::{CircuitBreakerBuilder, Classifier, DefaultClassifier, FailurePolicy, Outcome};
 pub use error::{BreakerError, ConfigError};
+pub use listener::{CallListener, EventListener};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use middleware::{CircuitBreakerLayer, CircuitBreakerService};

@@ -258,6 +258,56 @@ async fn a_refused_connection_fails_over_and_opens_that_instances_breaker() {
 }
 
 #[tokio::test]
+async fn each_instances_breaker_is_named_after_the_service_and_tells_its_listeners() {
+    let dead = dead_address().await;
+    let (live, _) = instance(StatusCode::OK).await;
+    let changes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let opened = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = BalancedClient::builder()
+        .service_name("movies")
+        .upstreams([&dead, &live])
+        .breaker(
+            CircuitBreaker::builder()
+                .max_failures(1)
+                .on_state_change({
+                    let changes = changes.clone();
+                    move |name, from, to| changes.lock().unwrap().push((name.to_owned(), from, to))
+                })
+                .on_open({
+                    let opened = opened.clone();
+                    move |name: &str| opened.lock().unwrap().push(name.to_owned())
+                }),
+        )
+        .http_client(http())
+        .build()
+        .unwrap();
+    let names: Vec<String> = client
+        .upstreams()
+        .map(|(_, breaker)| breaker.name().to_owned())
+        .collect();
+    let authority = |url: &str| url.trim_start_matches("http://").to_owned();
+    assert_eq!(
+        names,
+        [
+            format!("movies/{}", authority(&dead)),
+            format!("movies/{}", authority(&live))
+        ]
+    );
+    for _ in 0..2 {
+        client.get(LIST).send().await.unwrap();
+    }
+    assert_eq!(
+        *changes.lock().unwrap(),
+        [(names[0].clone(), State::Closed, State::Open)]
+    );
+    assert_eq!(*opened.lock().unwrap(), [names[0].clone()]);
+
+    let unnamed = BalancedClient::builder().upstream(&live).build().unwrap();
+    let (_, breaker) = unnamed.upstreams().next().unwrap();
+    assert_eq!(breaker.name(), format!("upstream/{}", authority(&live)));
+}
+
+#[tokio::test]
 async fn when_every_instance_is_open_the_error_carries_the_soonest_retry() {
     let clock = ManualClock::new();
     let (first, _) = instance(StatusCode::BAD_GATEWAY).await;

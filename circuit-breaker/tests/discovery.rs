@@ -168,6 +168,7 @@ async fn an_instance_that_stays_keeps_its_breaker_across_updates() {
     let (healthy, _) = instance(StatusCode::OK, None).await;
     let (changes, stream) = source();
     let client = BalancedClient::builder()
+        .service_name("movies")
         .http_client(http())
         .breaker(
             CircuitBreaker::builder()
@@ -180,6 +181,9 @@ async fn an_instance_that_stays_keeps_its_breaker_across_updates() {
         .send(Change::Insert("broken", upstream(&broken, 1)))
         .unwrap();
     wait_for(&client, &[&broken]).await;
+    let name = |client: &BalancedClient| client.upstreams().next().unwrap().1.name().to_owned();
+    let broken_name = format!("movies/{}", broken.trim_start_matches("http://"));
+    assert_eq!(name(&client), broken_name);
     for _ in 0..2 {
         client.get(PATH).send().await.unwrap();
     }
@@ -195,6 +199,7 @@ async fn an_instance_that_stays_keeps_its_breaker_across_updates() {
         .unwrap();
     wait_for(&client, &[&broken, &healthy]).await;
     assert_eq!(state(&client), State::Open);
+    assert_eq!(name(&client), broken_name);
     for _ in 0..10 {
         assert_eq!(
             client.get(PATH).send().await.unwrap().status(),

@@ -2,6 +2,11 @@
 //! and `EdDSA`, with the verified-token cache off and on (a hit).
 //!
 //! `cargo bench -p portcullis-resource-guard --bench verify -- --warm-up-time 1 --measurement-time 3`
+//!
+//! The `cache_hit` group is an HS256 cache hit through the layer; built with
+//! `--features metrics` it adds the same with metrics through a no-op and a Prometheus
+//! recorder. Compare `no recorder` built with and without the feature for what the
+//! feature alone costs.
 #![allow(missing_docs)]
 
 use std::convert::Infallible;
@@ -153,6 +158,8 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
+    cache_hit(c, &runtime, &all[0]);
+
     for case in all {
         let mut group = c.benchmark_group(case.name);
         let mut validation = Validation::new(case.alg);
@@ -192,6 +199,53 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
     }
+}
+
+/// A cache hit through the layer, with the metrics of feature `metrics` when it is on.
+fn cache_hit(c: &mut Criterion, runtime: &tokio::runtime::Runtime, case: &Case) {
+    let handler = tower::service_fn(|_request: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Body::empty()))
+    });
+    let authorization = HeaderValue::from_str(&format!("Bearer {}", case.token)).unwrap();
+    let mut group = c.benchmark_group("cache_hit");
+    #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+    let mut services = vec![(
+        "no recorder",
+        runtime.block_on((case.builder)().build()).unwrap(),
+    )];
+    #[cfg(feature = "metrics")]
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    #[cfg(feature = "metrics")]
+    {
+        let build = || runtime.block_on((case.builder)().build()).unwrap();
+        services.push((
+            "metrics, no-op recorder",
+            metrics::with_local_recorder(&metrics::NoopRecorder, build),
+        ));
+        services.push((
+            "metrics, prometheus recorder",
+            metrics::with_local_recorder(&prometheus, build),
+        ));
+    }
+    for (name, guard) in services {
+        let mut service = guard.layer().layer(handler);
+        assert_eq!(one_request(&mut service, &authorization), 200);
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || authorization.clone(),
+                |value| one_request(&mut service, &value),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+    #[cfg(feature = "metrics")]
+    assert!(
+        prometheus
+            .handle()
+            .render()
+            .contains("portcullis_guard_token_cache_total{result=\"hit\"}")
+    );
 }
 
 criterion_group!(benches, bench);

@@ -17,6 +17,7 @@ use crate::guard::{Guard, Inner};
 use crate::header::TypPolicy;
 use crate::jwks::{JwksKeys, JwksSettings, MAX_REFRESH};
 use crate::keys::{KeyRing, KeySource, PendingKey, SourceKeys};
+use crate::metrics::{GuardMetrics, KeyOrigin};
 use crate::validation::ClaimRules;
 
 const LEEWAY: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(3600);
@@ -428,6 +429,11 @@ impl GuardBuilder {
             }
         };
         let source = self.key_source.map(SourceKeys::new);
+        let metrics = GuardMetrics::register();
+        metrics.keys(KeyOrigin::Static, static_keys.keys.len());
+        if let Some(source) = &source {
+            metrics.keys(KeyOrigin::KeySource, source.ring().0.keys.len());
+        }
         let cache = (self.cache_capacity > 0).then(|| TokenCache::new(self.cache_capacity));
         Ok(Guard::from_inner(Inner {
             rules: ClaimRules {
@@ -445,6 +451,7 @@ impl GuardBuilder {
             generation,
             clock: self.clock,
             refresher,
+            metrics,
         }))
     }
 }

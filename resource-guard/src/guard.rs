@@ -21,6 +21,7 @@ use crate::error::{GuardError, TokenRejection};
 use crate::header::{self, TypPolicy};
 use crate::jwks::JwksKeys;
 use crate::keys::{self, KeyRing, SourceKeys};
+use crate::metrics::{GuardMetrics, KeyOrigin};
 use crate::middleware::GuardLayer;
 use crate::signature;
 use crate::token::{self, Parts};
@@ -50,6 +51,7 @@ pub(crate) struct Inner {
     pub(crate) generation: Arc<AtomicU64>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) refresher: Option<tokio::task::AbortHandle>,
+    pub(crate) metrics: GuardMetrics,
 }
 
 impl Drop for Inner {
@@ -134,7 +136,24 @@ impl Guard {
         self.verify_shared(token).await?.claims_as()
     }
 
+    /// Verifies `token`, fetching the JWKS again if it names an unknown key; counts the
+    /// result in the metrics.
     pub(crate) async fn verify_shared(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
+        let result = self.verify_uncounted(token).await;
+        self.count(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// Counts a request's result in the metrics (feature `metrics`).
+    #[inline]
+    pub(crate) fn count(&self, result: Result<(), &GuardError>) {
+        match result {
+            Ok(()) => self.inner.metrics.accepted(),
+            Err(error) => self.inner.metrics.rejected(error),
+        }
+    }
+
+    async fn verify_uncounted(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
         match self.try_verify(token, true) {
             Attempt::Done(result) => result,
             Attempt::NeedsKeys(kid) => {
@@ -168,7 +187,11 @@ impl Guard {
         if let (Some(cache), Some(key)) = (&inner.cache, key)
             && let Some(hit) = cache.get(key, token, now, generation)
         {
+            inner.metrics.cache(true);
             return Attempt::Done(Ok(hit));
+        }
+        if inner.cache.is_some() {
+            inner.metrics.cache(false);
         }
         let Some(parts) = token::split(token) else {
             return Attempt::Done(Err(GuardError::InvalidToken(TokenRejection::Malformed)));
@@ -195,9 +218,12 @@ impl Guard {
 
     fn current_generation(&self) -> u64 {
         if let Some(source) = &self.inner.source {
-            let (_, changed) = source.ring();
+            let (ring, changed) = source.ring();
             if changed {
                 self.inner.generation.fetch_add(1, Ordering::AcqRel);
+                self.inner
+                    .metrics
+                    .keys(KeyOrigin::KeySource, ring.keys.len());
             }
         }
         self.inner.generation.load(Ordering::Acquire)

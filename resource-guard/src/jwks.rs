@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::client::{FetchError, Fetched, JwksClient};
 use crate::clock::Clock;
 use crate::keys::KeyRing;
+use crate::metrics::{FetchResult, JwksMetrics};
 
 /// While no key was ever loaded, a fetch may be retried this often.
 const UNLOADED_RETRY: Duration = Duration::from_secs(1);
@@ -45,6 +46,7 @@ pub(crate) struct JwksKeys {
     last_attempt: Mutex<Option<SystemTime>>,
     /// Called when the published keys change (the guard empties its token cache).
     on_change: Box<dyn Fn() + Send + Sync>,
+    metrics: JwksMetrics,
 }
 
 impl std::fmt::Debug for JwksKeys {
@@ -70,6 +72,7 @@ impl JwksKeys {
             fetching: tokio::sync::Mutex::new(()),
             last_attempt: Mutex::new(None),
             on_change,
+            metrics: JwksMetrics::register(),
         }
     }
 
@@ -154,7 +157,19 @@ impl JwksKeys {
         self.fetch_locked().await
     }
 
+    /// Fetches the key set and publishes it if it changed; counts the fetch in the metrics.
     async fn fetch_locked(&self) -> Result<Duration, FetchError> {
+        let result = self.fetch_uncounted().await;
+        match &result {
+            Ok((_, keys)) => self.metrics.fetched(FetchResult::Ok, Some(*keys)),
+            Err(error) => self.metrics.fetched(fetch_result(error), None),
+        }
+        result.map(|(ttl, _)| ttl)
+    }
+
+    /// Fetches and publishes the key set; returns when to fetch again and how many keys
+    /// it holds.
+    async fn fetch_uncounted(&self) -> Result<(Duration, usize), FetchError> {
         *self
             .last_attempt
             .lock()
@@ -165,6 +180,7 @@ impl JwksKeys {
         if ring.is_empty() {
             return Err(FetchError::NoUsableKey);
         }
+        let keys = ring.keys.len();
         let changed = {
             let mut published = self
                 .published
@@ -185,7 +201,10 @@ impl JwksKeys {
             (self.on_change)();
         }
         let ttl = max_age.unwrap_or(self.settings.refresh_interval);
-        Ok(ttl.clamp(self.settings.min_refetch_interval, MAX_REFRESH))
+        Ok((
+            ttl.clamp(self.settings.min_refetch_interval, MAX_REFRESH),
+            keys,
+        ))
     }
 
     /// Keeps the keys fresh until the guard is dropped: refreshes at 90 % of their cache
@@ -232,6 +251,22 @@ fn parse_jwks(body: &[u8]) -> Result<JwkSet, FetchError> {
         .filter_map(|value| serde_json::from_value::<Jwk>(value).ok())
         .collect();
     Ok(JwkSet { keys })
+}
+
+/// How a failed fetch is counted.
+fn fetch_result(error: &FetchError) -> FetchResult {
+    match error {
+        FetchError::Http(error) if error.is_timeout() => FetchResult::Timeout,
+        FetchError::Http(_) => FetchResult::TransportError,
+        #[cfg(feature = "rustls")]
+        FetchError::Transport(_) => FetchResult::TransportError,
+        #[cfg(feature = "rustls")]
+        FetchError::TimedOut => FetchResult::Timeout,
+        FetchError::Status(_) => FetchResult::BadStatus,
+        FetchError::TooLarge | FetchError::Json(_) | FetchError::NoUsableKey => {
+            FetchResult::InvalidBody
+        }
+    }
 }
 
 #[cfg(test)]

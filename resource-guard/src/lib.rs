@@ -11,6 +11,7 @@ mod guard;
 mod header;
 mod jwks;
 mod keys;
+mod metrics;
 pub mod middleware;
 mod signature;
 #[cfg(feature = "rustls")]

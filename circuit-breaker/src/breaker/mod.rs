@@ -16,7 +16,11 @@ use std::time::Duration;
 mod admitted;
 mod call;
 mod counters;
+mod events;
 mod failure_rate;
+#[cfg(feature = "metrics")]
+mod metrics;
+mod observe;
 mod permit;
 mod state;
 mod state_machine;
@@ -30,6 +34,7 @@ mod word;
 )]
 pub(crate) use admitted::Admitted;
 pub use call::CallFuture;
+pub use events::{BreakerEvent, BreakerEvents, CallOutcome};
 #[cfg_attr(
     not(any(feature = "tower", feature = "reqwest")),
     allow(unused_imports)
@@ -40,7 +45,6 @@ pub(crate) use state_machine::Shared;
 
 use crate::config::{CircuitBreakerBuilder, Classifier, DefaultClassifier};
 use crate::error::BreakerError;
-use state_machine::fire;
 use word::{FORCED_CLOSED, FORCED_OPEN, PHASE_CLOSED, PHASE_FORCED, PHASE_HALF_OPEN};
 
 /// An async circuit breaker: Akka's state machine (closed, open, half-open) with
@@ -55,6 +59,7 @@ pub struct CircuitBreaker {
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
+            .field("name", &self.name())
             .field("snapshot", &self.snapshot())
             .field("listeners", &self.shared.listeners)
             .field("clock", &self.shared.clock)
@@ -81,6 +86,40 @@ impl CircuitBreaker {
         Self {
             shared: Arc::new_cyclic(|this| Shared::from_builder(builder, this.clone())),
         }
+    }
+
+    /// The breaker's name (see [`CircuitBreakerBuilder::name`]).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Subscribes to the breaker's [events](BreakerEvent): state changes and the outcome of
+    /// every call, in order.
+    ///
+    /// Each subscriber has a buffer of
+    /// [`event_capacity`](CircuitBreakerBuilder::event_capacity) events; one that falls
+    /// behind loses the oldest (and is told how many), it never slows a call. While
+    /// nobody subscribes, nothing is built or sent; while someone does, calls admitted by
+    /// a closed breaker are timed (two clock readings each).
+    ///
+    /// ```
+    /// use portcullis_circuit_breaker::{BreakerEvent, CallOutcome, CircuitBreaker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let breaker = CircuitBreaker::builder().name("iam").build().unwrap();
+    /// let mut events = breaker.subscribe();
+    /// let _ = breaker.call(|| async { Ok::<_, ()>(()) }).await;
+    /// match events.recv().await.unwrap() {
+    ///     BreakerEvent::Call { name, outcome, .. } => {
+    ///         assert_eq!((&*name, outcome), ("iam", CallOutcome::Success));
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # }
+    /// ```
+    pub fn subscribe(&self) -> BreakerEvents {
+        BreakerEvents::new(&self.shared)
     }
 
     /// Runs `operation` if the breaker admits it: `Ok` counts as a success, `Err` as a
@@ -154,25 +193,28 @@ impl CircuitBreaker {
     }
 
     /// Opens the breaker until [`reset`](Self::reset) or
-    /// [`force_closed`](Self::force_closed); runs `on_open`.
+    /// [`force_closed`](Self::force_closed); runs `on_open` (and `on_state_change` unless
+    /// it was forced open already).
     pub fn force_open(&self) {
-        self.shared.set(PHASE_FORCED, FORCED_OPEN);
-        fire(self.shared.listeners.on_open.as_ref());
+        let previous = self.shared.set(PHASE_FORCED, FORCED_OPEN);
+        self.shared.changed(State::of(previous), State::ForcedOpen);
     }
 
     /// Admits every call and counts nothing until [`reset`](Self::reset) or
-    /// [`force_open`](Self::force_open); runs `on_close`.
+    /// [`force_open`](Self::force_open); runs `on_close` (and `on_state_change` unless it
+    /// was forced closed already).
     pub fn force_closed(&self) {
-        self.shared.set(PHASE_FORCED, FORCED_CLOSED);
-        fire(self.shared.listeners.on_close.as_ref());
+        let previous = self.shared.set(PHASE_FORCED, FORCED_CLOSED);
+        self.shared
+            .changed(State::of(previous), State::ForcedClosed);
     }
 
     /// Returns to a fresh closed state (counts cleared, reset timeout back to its configured
-    /// value); runs `on_close` if the breaker was not closed.
+    /// value); runs `on_close` and `on_state_change` if the breaker was not closed.
     pub fn reset(&self) {
         let previous = self.shared.set(PHASE_CLOSED, 0);
         if previous.phase() != PHASE_CLOSED {
-            fire(self.shared.listeners.on_close.as_ref());
+            self.shared.changed(State::of(previous), State::Closed);
         }
     }
 }

@@ -24,22 +24,33 @@ pub(super) enum TicketKind {
 
 /// Proof that a call was admitted, and in which state generation.
 ///
-/// Two scalars, so that it travels in registers: the kind (never zero) and generation
-/// packed in `tag`, which also gives `Option<Ticket>` its niche.
+/// Two scalars, so that it travels in registers: the kind (never zero), whether the call
+/// is timed, and the generation packed in `tag`, which also gives `Option<Ticket>` its
+/// niche.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ticket {
-    pub(super) started_nanos: u64,
+    started_nanos: u64,
     tag: NonZeroU32,
 }
 
+/// The bit of a ticket's tag that says `started_nanos` was read (the generation takes 14).
+const TIMED: u32 = 1 << 15;
+
 impl Ticket {
     #[inline]
-    pub(super) fn new(kind: TicketKind, word: Word, started_nanos: u64) -> Self {
-        let tag = ((kind as u32) << 16) | word.generation() as u32;
+    pub(super) fn new(kind: TicketKind, word: Word, started_nanos: Option<u64>) -> Self {
+        let timed = if started_nanos.is_some() { TIMED } else { 0 };
+        let tag = ((kind as u32) << 16) | timed | word.generation() as u32;
         Self {
-            started_nanos,
+            started_nanos: started_nanos.unwrap_or(0),
             tag: NonZeroU32::new(tag).unwrap_or(NonZeroU32::MAX),
         }
+    }
+
+    /// When the call was admitted, if it is timed.
+    #[inline]
+    pub(super) fn started_nanos(self) -> Option<u64> {
+        (self.tag.get() & TIMED != 0).then_some(self.started_nanos)
     }
 
     #[inline]
@@ -53,7 +64,7 @@ impl Ticket {
 
     #[inline]
     pub(super) fn generation(self) -> u64 {
-        u64::from(self.tag.get() & 0xFFFF)
+        u64::from(self.tag.get() & (TIMED - 1))
     }
 }
 
@@ -166,10 +177,13 @@ mod tests {
         for kind in [TicketKind::Closed, TicketKind::Probe, TicketKind::Bypass] {
             for generation in [0, 1, GENERATION_MASK] {
                 let word = Word::new(PHASE_HALF_OPEN, generation, 0, 0);
-                let ticket = Ticket::new(kind, word, 42);
+                let ticket = Ticket::new(kind, word, Some(42));
                 assert_eq!(ticket.kind(), kind);
                 assert_eq!(ticket.generation(), generation);
-                assert_eq!(ticket.started_nanos, 42);
+                assert_eq!(ticket.started_nanos(), Some(42));
+                let untimed = Ticket::new(kind, word, None);
+                assert_eq!(untimed.generation(), generation);
+                assert_eq!(untimed.started_nanos(), None);
             }
         }
         assert_eq!(

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::state_machine::Shared;
-use super::word::{FORCED_CLOSED, PHASE_CLOSED, PHASE_HALF_OPEN, PHASE_OPEN};
+use super::word::{FORCED_CLOSED, PHASE_CLOSED, PHASE_HALF_OPEN, PHASE_OPEN, Word};
 
 /// The breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,6 +51,31 @@ pub struct Snapshot {
     pub rejections: u64,
     /// Calls classified as ignored.
     pub ignored: u64,
+}
+
+impl State {
+    /// The state in snake case, as in the metrics' labels: `"closed"`, `"open"`,
+    /// `"half_open"`, `"forced_open"`, `"forced_closed"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+            Self::ForcedOpen => "forced_open",
+            Self::ForcedClosed => "forced_closed",
+        }
+    }
+
+    /// The state a word records (an open word reads as open, whatever the clock says).
+    pub(super) fn of(word: Word) -> Self {
+        match word.phase() {
+            PHASE_CLOSED => Self::Closed,
+            PHASE_OPEN => Self::Open,
+            PHASE_HALF_OPEN => Self::HalfOpen,
+            _ if word.count() == FORCED_CLOSED => Self::ForcedClosed,
+            _ => Self::ForcedOpen,
+        }
+    }
 }
 
 impl Shared {

@@ -6,12 +6,14 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use tokio::sync::broadcast;
+
 use super::counters::{LocalCounter, Padded};
+use super::events::{BreakerEvent, CallOutcome};
 use super::failure_rate::FailureRateWindow;
 use super::permit::{Ticket, TicketKind};
 use super::word::{
@@ -19,9 +21,8 @@ use super::word::{
     WORD_OPEN_TIMED, Word,
 };
 use crate::clock::Clock;
-use crate::config::{
-    CircuitBreakerBuilder, EventListener, FailurePolicy, Listeners, Outcome, TimedListener,
-};
+use crate::config::{CircuitBreakerBuilder, FailurePolicy, Outcome};
+use crate::listener::{Listeners, fire, fire_timed};
 
 /// One rejection in this many, per thread, reads the clock even while the timer runs, so
 /// that a runtime too busy to fire the timer delays half-opening by a bounded number of
@@ -30,6 +31,7 @@ const CLOCK_CHECK_INTERVAL: u64 = 256;
 
 /// One breaker's state, settings and counters, shared by its clones and its calls.
 pub(crate) struct Shared {
+    pub(super) name: Arc<str>,
     pub(super) word: Padded<AtomicU64>,
     pub(super) open_until_nanos: AtomicU64,
     /// A clock reading no older than the open timer's tick, while the word is open-timed.
@@ -55,9 +57,18 @@ pub(crate) struct Shared {
     pub(super) half_open_successes: u16,
     pub(super) slow_call_nanos: Option<u64>,
     pub(super) call_timeout: Option<Duration>,
-    pub(super) measures_calls: bool,
-    /// Successes need only a counter and a load: no timing, no window.
+    /// How many want to know each call's outcome and duration: the listeners and the
+    /// slow-call threshold (one for all), each event subscriber, and the metrics. While
+    /// none do, calls admitted by a closed breaker are not timed.
+    pub(super) observers: AtomicUsize,
+    /// Without observers, a success needs only a counter and a load: no window.
     pub(super) plain_successes: bool,
+    /// The event subscribers; the channel is made for the first.
+    pub(super) subscribers: AtomicUsize,
+    pub(super) events: OnceLock<broadcast::Sender<BreakerEvent>>,
+    pub(super) event_capacity: usize,
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: Option<super::metrics::BreakerMetrics>,
     pub(super) listeners: Listeners,
     pub(super) clock: Arc<dyn Clock>,
     /// The clock follows tokio's timer, so open periods may be timed by the runtime.
@@ -69,25 +80,6 @@ pub(crate) struct Shared {
 
 pub(super) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
-#[inline]
-pub(super) fn fire(listener: Option<&EventListener>) {
-    if let Some(listener) = listener {
-        fire_now(listener);
-    }
-}
-
-#[inline(never)]
-fn fire_now(listener: &EventListener) {
-    // A panicking listener must not unwind into the breaker or lose the call's result.
-    let _ = catch_unwind(AssertUnwindSafe(|| listener()));
-}
-
-pub(super) fn fire_timed(listener: Option<&TimedListener>, elapsed: Duration) {
-    if let Some(listener) = listener {
-        let _ = catch_unwind(AssertUnwindSafe(|| listener(elapsed)));
-    }
 }
 
 impl Shared {
@@ -106,12 +98,18 @@ impl Shared {
                 Some(FailureRateWindow::new(threshold, window, minimum_calls)),
             ),
         };
-        let measures_calls = builder.slow_call_threshold.is_some()
-            || builder.listeners.on_call_success.is_some()
-            || builder.listeners.on_call_failure.is_some();
+        let measures_calls =
+            builder.slow_call_threshold.is_some() || builder.listeners.time_calls();
         let listeners = builder.listeners;
+        #[cfg(feature = "metrics")]
+        let metrics = super::metrics::BreakerMetrics::register(&builder.name);
+        #[cfg(feature = "metrics")]
+        let observers = usize::from(measures_calls) + usize::from(metrics.is_some());
+        #[cfg(not(feature = "metrics"))]
+        let observers = usize::from(measures_calls);
         let origin = builder.clock.now();
         Self {
+            name: builder.name,
             word: Padded(AtomicU64::new(Word::new(PHASE_CLOSED, 0, 0, 0).0)),
             open_until_nanos: AtomicU64::new(0),
             recent_nanos: AtomicU64::new(0),
@@ -135,8 +133,13 @@ impl Shared {
             half_open_successes: builder.half_open_successes,
             slow_call_nanos: builder.slow_call_threshold.map(nanos),
             call_timeout: builder.call_timeout,
-            measures_calls,
-            plain_successes: !measures_calls && window.is_none(),
+            observers: AtomicUsize::new(observers),
+            plain_successes: window.is_none(),
+            subscribers: AtomicUsize::new(0),
+            events: OnceLock::new(),
+            event_capacity: builder.event_capacity,
+            #[cfg(feature = "metrics")]
+            metrics,
             window,
             listeners,
             timed_opening: builder.clock.follows_tokio_timer(),
@@ -175,8 +178,8 @@ impl Shared {
     #[inline(always)]
     pub(super) fn admit(&self) -> Result<Ticket, Duration> {
         let word = self.load();
-        if word.phase() == PHASE_CLOSED && !self.measures_calls {
-            return Ok(Ticket::new(TicketKind::Closed, word, 0));
+        if word.phase() == PHASE_CLOSED && !self.observed() {
+            return Ok(Ticket::new(TicketKind::Closed, word, None));
         }
         let masked = word.0 & PHASE_AND_COUNT;
         if (masked == WORD_OPEN_TIMED || masked == WORD_FORCED_OPEN)
@@ -185,6 +188,12 @@ impl Shared {
             return Err(remaining);
         }
         self.admit_slow()
+    }
+
+    /// Whether anything wants each call's outcome and duration.
+    #[inline]
+    pub(super) fn observed(&self) -> bool {
+        self.observers.load(Ordering::Relaxed) != 0
     }
 
     /// Rejects a call to a breaker forced open, or open with its timer running, or says
@@ -204,7 +213,10 @@ impl Shared {
             self.reset_timeout_nanos.load(Ordering::Relaxed)
         };
         cell.store(count.wrapping_add(1), Ordering::Relaxed);
-        fire(self.listeners.on_call_breaker_open.as_ref());
+        fire(self.listeners.on_call_breaker_open.as_ref(), &self.name);
+        if self.observed() {
+            self.observe_call(CallOutcome::Rejected, None);
+        }
         Some(Duration::from_nanos(remaining))
     }
 
@@ -256,26 +268,23 @@ impl Shared {
 
     #[inline]
     fn ticket(&self, kind: TicketKind, word: Word) -> Ticket {
-        let started_nanos = if self.measures_calls {
-            self.now_nanos()
-        } else {
-            0
-        };
+        let started_nanos = self.observed().then(|| self.now_nanos());
         Ticket::new(kind, word, started_nanos)
     }
 
     fn reject(&self, remaining: Duration) -> Duration {
         self.rejections.increment();
-        fire(self.listeners.on_call_breaker_open.as_ref());
+        fire(self.listeners.on_call_breaker_open.as_ref(), &self.name);
+        self.observe_call(CallOutcome::Rejected, None);
         remaining
     }
 
-    fn elapsed(&self, ticket: Ticket) -> Duration {
-        if self.measures_calls {
-            Duration::from_nanos(self.now_nanos().saturating_sub(ticket.started_nanos))
-        } else {
-            Duration::ZERO
-        }
+    /// How long a call has run; `None` if it was admitted while nothing timed calls.
+    fn elapsed(&self, ticket: Ticket) -> Option<Duration> {
+        let started = ticket.started_nanos()?;
+        Some(Duration::from_nanos(
+            self.now_nanos().saturating_sub(started),
+        ))
     }
 
     /// Records a finished call.
@@ -284,6 +293,7 @@ impl Shared {
     pub(super) fn complete(&self, ticket: Ticket, outcome: Outcome) {
         if self.plain_successes
             && outcome == Outcome::Success
+            && !self.observed()
             && ticket.kind() == TicketKind::Closed
         {
             self.successes.increment();
@@ -297,7 +307,15 @@ impl Shared {
 
     #[inline(never)]
     fn complete_slow(&self, ticket: Ticket, outcome: Outcome) {
-        let elapsed = self.elapsed(ticket);
+        let timed = self.elapsed(ticket);
+        let elapsed = timed.unwrap_or_default();
+        let observed = match outcome {
+            Outcome::Success => CallOutcome::Success,
+            Outcome::Failure => CallOutcome::Failure,
+            Outcome::Ignored => CallOutcome::Ignored,
+        };
+        // Before the call's effect on the state, so that subscribers see the call first.
+        self.observe_call(observed, timed);
         let failed = match outcome {
             Outcome::Success => {
                 self.successes.increment();
@@ -321,16 +339,19 @@ impl Shared {
         };
         self.settle(ticket, failed);
         match outcome {
-            Outcome::Success => fire_timed(self.listeners.on_call_success.as_ref(), elapsed),
-            _ => fire_timed(self.listeners.on_call_failure.as_ref(), elapsed),
+            Outcome::Success => {
+                fire_timed(self.listeners.on_call_success.as_ref(), &self.name, elapsed);
+            }
+            _ => fire_timed(self.listeners.on_call_failure.as_ref(), &self.name, elapsed),
         }
     }
 
     /// Records a call cancelled by the call timeout.
     pub(super) fn complete_timeout(&self, ticket: Ticket, elapsed: Duration) {
         self.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.observe_call(CallOutcome::Timeout, Some(elapsed));
         self.settle(ticket, true);
-        fire_timed(self.listeners.on_call_timeout.as_ref(), elapsed);
+        fire_timed(self.listeners.on_call_timeout.as_ref(), &self.name, elapsed);
     }
 
     /// Gives back a half-open permit whose call ended without a verdict.

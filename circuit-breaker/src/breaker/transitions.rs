@@ -3,7 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::state_machine::{Shared, fire};
+use super::state::State;
+use super::state_machine::Shared;
 use super::timer;
 use super::word::{OPEN_TIMED, PHASE_CLOSED, PHASE_HALF_OPEN, PHASE_OPEN, Word};
 
@@ -48,7 +49,12 @@ impl Shared {
         if self.timed_opening {
             timer::start(self, opened);
         }
-        fire(self.listeners.on_open.as_ref());
+        let from = if from == PHASE_CLOSED {
+            State::Closed
+        } else {
+            State::HalfOpen
+        };
+        self.changed(from, State::Open);
     }
 
     /// Lets rejections skip the clock: the open timer has just refreshed `recent_nanos`.
@@ -85,7 +91,7 @@ impl Shared {
                 word = current;
             }
         }
-        fire(self.listeners.on_half_open.as_ref());
+        self.changed(State::Open, State::HalfOpen);
     }
 
     pub(super) fn close_after_trials(&self, generation: u64) {
@@ -104,7 +110,7 @@ impl Shared {
                 word = current;
             }
         }
-        fire(self.listeners.on_close.as_ref());
+        self.changed(State::HalfOpen, State::Closed);
     }
 
     /// Moves to `phase` unconditionally; returns the previous word.

@@ -15,9 +15,13 @@ use crate::{CircuitBreakerBuilder, Outcome};
 #[cfg(doc)]
 use super::default_classifier;
 
+/// The service name of a client built without one.
+const DEFAULT_SERVICE: &str = "upstream";
+
 /// Configures a [`BalancedClient`].
 #[derive(Debug, Clone, Default)]
 pub struct BalancedClientBuilder {
+    service: Option<String>,
     upstreams: Vec<(String, u32)>,
     breaker: CircuitBreakerBuilder,
     http: Option<reqwest::Client>,
@@ -26,6 +30,15 @@ pub struct BalancedClientBuilder {
 }
 
 impl BalancedClientBuilder {
+    /// The name of the service the instances serve; each instance's breaker is named
+    /// `"{service}/{host}:{port}"` after it (`"movies/10.0.0.5:8080"`), for listeners,
+    /// [events](crate::CircuitBreaker::subscribe) and metrics. Default is `"upstream"`.
+    #[must_use]
+    pub fn service_name(mut self, service: impl Into<String>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
     /// Adds an instance by its base URL (`http://127.0.0.1:8081`, or with a path prefix
     /// such as `http://10.0.0.5:8080/movies`), with weight 1. URLs with the same scheme,
     /// host and port share one breaker. No default: at least one is required.
@@ -55,7 +68,8 @@ impl BalancedClientBuilder {
     }
 
     /// The configuration from which each instance's breaker is built (listeners included,
-    /// shared by all). Default is `CircuitBreaker::builder()` with its defaults.
+    /// shared by all); the client names each breaker (see
+    /// [`service_name`](Self::service_name)). Default is `CircuitBreaker::builder()` with its defaults.
     #[must_use]
     pub fn breaker(mut self, breaker: CircuitBreakerBuilder) -> Self {
         self.breaker = breaker;
@@ -185,7 +199,8 @@ impl BalancedClientBuilder {
     /// The fixed instances and the client's settings, checked.
     fn parts<K: PartialEq>(self) -> Result<(Members<K>, ClientInner), ClientBuildError> {
         self.breaker.validate()?;
-        let mut members = Members::new(self.breaker);
+        let service = self.service.as_deref().unwrap_or(DEFAULT_SERVICE);
+        let mut members = Members::new(service, self.breaker);
         for (raw, weight) in &self.upstreams {
             members.add_fixed(Upstream::new(raw, *weight)?);
         }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 use std::task::Poll;
 
 use futures_core::Stream;
+use reqwest::Url;
 use tokio::sync::oneshot;
 use tower::discover::Change;
 
@@ -19,14 +20,17 @@ pub(super) struct Members<K> {
     fixed: Vec<(Arc<Instance>, u32)>,
     discovered: Vec<(K, Arc<Instance>, u32)>,
     breaker: CircuitBreakerBuilder,
+    /// Each instance's breaker is named after it: `"{service}/{host}:{port}"`.
+    service: String,
 }
 
 impl<K: PartialEq> Members<K> {
-    pub(super) fn new(breaker: CircuitBreakerBuilder) -> Self {
+    pub(super) fn new(service: &str, breaker: CircuitBreakerBuilder) -> Self {
         Self {
             fixed: Vec::new(),
             discovered: Vec::new(),
             breaker,
+            service: service.to_owned(),
         }
     }
 
@@ -50,7 +54,10 @@ impl<K: PartialEq> Members<K> {
             .chain(self.discovered.iter().map(|(_, instance, _)| instance))
             .find(|instance| instance.base.origin() == origin)
             .map_or_else(
-                || CircuitBreaker::from_builder(self.breaker.clone()),
+                || {
+                    let name = breaker_name(&self.service, &upstream.base);
+                    CircuitBreaker::from_builder(self.breaker.clone().name(name))
+                },
                 |same| same.breaker.clone(),
             )
     }
@@ -84,6 +91,16 @@ impl<K: PartialEq> Members<K> {
                 )
                 .collect(),
         )
+    }
+}
+
+/// The name of the breaker of the instance at `base`: the service, then the authority
+/// (host and port, the scheme's default port if none is given).
+fn breaker_name(service: &str, base: &Url) -> String {
+    let host = base.host_str().unwrap_or_default();
+    match base.port_or_known_default() {
+        Some(port) => format!("{service}/{host}:{port}"),
+        None => format!("{service}/{host}"),
     }
 }
 
@@ -142,8 +159,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_breaker_is_named_after_the_service_and_the_authority() {
+        let name = |url: &str| breaker_name("movies", &Url::parse(url).unwrap());
+        assert_eq!(name("http://10.0.0.5:8080/v1"), "movies/10.0.0.5:8080");
+        assert_eq!(
+            name("https://movies.internal"),
+            "movies/movies.internal:443"
+        );
+        assert_eq!(name("http://[::1]:81"), "movies/[::1]:81");
+    }
+
+    #[test]
     fn an_instance_that_left_is_freed_with_the_last_set_that_held_it() {
-        let mut members = Members::new(CircuitBreaker::builder());
+        let mut members = Members::new("movies", CircuitBreaker::builder());
         members.apply(Change::Insert(
             "a",
             Upstream::new("http://127.0.0.1:1", 1).unwrap(),
@@ -166,7 +194,7 @@ mod tests {
 
     #[test]
     fn an_update_keeps_the_breaker_and_a_new_origin_gets_a_fresh_one() {
-        let mut members = Members::new(CircuitBreaker::builder());
+        let mut members = Members::new("movies", CircuitBreaker::builder());
         let upstream = |url: &str, weight| Upstream::new(url, weight).unwrap();
         members.apply(Change::Insert("a", upstream("http://127.0.0.1:1", 1)));
         let first = members.set().instances[0].breaker.clone();
@@ -180,6 +208,10 @@ mod tests {
         assert_eq!(
             members.set().instances[0].breaker.state(),
             crate::State::Closed
+        );
+        assert_eq!(
+            members.set().instances[0].breaker.name(),
+            "movies/127.0.0.1:2"
         );
     }
 }

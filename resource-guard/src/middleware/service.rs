@@ -10,6 +10,7 @@ use tower::Service;
 use super::future::ResponseFuture;
 use crate::claims::Verified;
 use crate::guard::Attempt;
+use crate::metrics;
 use crate::{Guard, GuardError};
 
 /// Verifies the bearer token of each request before the inner service sees it.
@@ -94,19 +95,19 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let realm = self.guard.realm();
         let token = match bearer_token(request.headers()) {
             Ok(Some(token)) => token,
             Ok(None) if self.optional => return ResponseFuture::inner(self.inner.call(request)),
-            Ok(None) => return reject(GuardError::MissingCredentials, realm),
-            Err(error) => return reject(error, realm),
+            Ok(None) => return self.reject(GuardError::MissingCredentials),
+            Err(error) => return self.reject(error),
         };
         match self.guard.try_verify(token, true) {
             Attempt::Done(Ok(verified)) => {
+                self.guard.count(Ok(()));
                 request.extensions_mut().insert(verified);
                 ResponseFuture::inner(self.inner.call(request))
             }
-            Attempt::Done(Err(error)) => reject(error, realm),
+            Attempt::Done(Err(error)) => self.reject(error),
             Attempt::NeedsKeys(_) => {
                 // The ready service goes into the future; a fresh clone stays here.
                 let clone = self.inner.clone();
@@ -124,6 +125,14 @@ where
                 }))
             }
         }
+    }
+}
+
+impl<S> GuardService<S> {
+    /// Refuses the request, counting it in the metrics.
+    fn reject<F: std::future::Future>(&self, error: GuardError) -> ResponseFuture<F> {
+        self.guard.count(Err(&error));
+        reject(error, self.guard.realm())
     }
 }
 
@@ -180,7 +189,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let Some(verified) = request.extensions().get::<Arc<Verified>>() else {
-            return reject(GuardError::MissingCredentials, None);
+            return refuse(GuardError::MissingCredentials);
         };
         let allowed = match &self.requirement {
             Requirement::Role(role) => verified.claims.require_role(role),
@@ -188,9 +197,15 @@ where
         };
         match allowed {
             Ok(()) => ResponseFuture::inner(self.inner.call(request)),
-            Err(error) => reject(error, None),
+            Err(error) => refuse(error),
         }
     }
+}
+
+/// Refuses a request that lacks a role or scope, counting it in the metrics.
+fn refuse<F: std::future::Future>(error: GuardError) -> ResponseFuture<F> {
+    metrics::rejected_by_requirement(&error);
+    reject(error, None)
 }
 
 #[cfg(test)]

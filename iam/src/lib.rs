@@ -78,6 +78,7 @@ mod client_address;
 mod error;
 mod iam;
 mod keys;
+mod oauth;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod password;
@@ -91,7 +92,16 @@ pub use client_address::IpRange;
 pub use error::{ConfigError, IamError};
 pub use iam::{Iam, IamBuilder};
 pub use keys::{KeyRing, MIN_HMAC_SECRET_BYTES, SigningKey};
+#[cfg(feature = "mongodb")]
+pub use oauth::MongoOAuthStore;
+pub use oauth::{
+    AUTHORIZATION_SERVER_METADATA_PATH, BootstrapClient, ClientSecret, ClientUpdate, ClientView,
+    GrantType, INTROSPECTION_PATH, Introspection, MemoryOAuthStore, NewClient, OAuthClient,
+    OAuthSettings, OAuthStore, OAuthTokenResponse, OPENID_CONFIGURATION_PATH, REVOCATION_PATH,
+    RefreshTokenRecord, RefreshTokenState, TOKEN_PATH,
+};
 pub use password::{PasswordPolicy, Passwords, Verification};
+pub use portcullis_resource_guard::{Clock, SystemClock};
 pub use routes::{ADMIN_ROLE, JWKS_PATH};
 pub use store::{
     MemoryUserStore, NewUser, PageRequest, User, UserStore, UserUpdate, UserView, new_object_id,

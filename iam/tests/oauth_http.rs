@@ -101,6 +101,9 @@ fn assert_error(reply: &Reply, status: u16, error: &str) {
     assert_eq!(reply.status, status, "{}", reply.body);
     assert_eq!(reply.body["error"], error, "{}", reply.body);
     assert_eq!(reply.headers["cache-control"], "no-store");
+    // The family's own error model rides along.
+    assert!(reply.body["code"].is_i64(), "{}", reply.body);
+    assert_eq!(reply.body["message"], reply.body["error_description"]);
 }
 
 /// A password-grant login of the admin through the bootstrap client.

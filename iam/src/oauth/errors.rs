@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_response::ErrorCode;
 use serde::Serialize;
 
 use crate::IamError;
@@ -49,16 +50,34 @@ impl From<IamError> for OAuthError {
     }
 }
 
+/// The body: RFC 6749's `error` and `error_description`, plus the crate family's own
+/// `code` and `message` (the same text), so that one error model holds for every route.
+/// RFC 6749 clients read the first two and ignore the rest.
 #[derive(Serialize)]
 struct ErrorResponse {
     error: &'static str,
     error_description: &'static str,
+    code: i32,
+    message: &'static str,
 }
 
 /// The realm of the Basic challenge on `invalid_client`.
 const BASIC_CHALLENGE: &str = "Basic realm=\"oauth2\", charset=\"UTF-8\"";
 
 impl OAuthError {
+    /// The crate family's error code for this error.
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRequest(_) | Self::UnsupportedGrantType => ErrorCode::BadRequest,
+            Self::InvalidClient => ErrorCode::InvalidCredentials,
+            Self::InvalidGrant(_) | Self::InvalidScope => ErrorCode::ValidationFailed,
+            Self::UnauthorizedClient => ErrorCode::InsufficientRole,
+            Self::Throttled(_) => ErrorCode::RateLimited,
+            Self::Server(IamError::Unavailable(_)) => ErrorCode::UpstreamUnavailable,
+            Self::Server(_) => ErrorCode::Internal,
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Self::InvalidRequest(why) => (StatusCode::BAD_REQUEST, "invalid_request", why),
@@ -113,6 +132,8 @@ impl IntoResponse for OAuthError {
             Json(ErrorResponse {
                 error,
                 error_description,
+                code: self.code().as_i32(),
+                message: error_description,
             }),
         )
             .into_response();

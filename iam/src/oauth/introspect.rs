@@ -78,8 +78,8 @@ pub(crate) async fn introspect(State(iam): State<Iam>, request: Request) -> Resp
     let address = request_address(&iam, &request);
     let result = async {
         let (headers, form) = read_form(request).await?;
-        let client = iam.authenticate_client(&headers, &form, address).await?;
         let token = form.require("token", "token is required")?;
+        let client = iam.authenticate_client(&headers, &form, address).await?;
         let hint = form.get("token_type_hint");
         // The hint only orders the look-ups (RFC 7662 section 2.1).
         let found = if hint == Some("refresh_token") {

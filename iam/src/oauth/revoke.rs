@@ -33,8 +33,8 @@ pub(crate) async fn revoke(State(iam): State<Iam>, request: Request) -> Response
     let address = request_address(&iam, &request);
     let result = async {
         let (headers, form) = read_form(request).await?;
-        let client = iam.authenticate_client(&headers, &form, address).await?;
         let token = form.require("token", "token is required")?;
+        let client = iam.authenticate_client(&headers, &form, address).await?;
         let store = &iam.inner.oauth.store;
         let record = store
             .find_refresh_token(&iam.refresh_token_hash(token))

@@ -162,13 +162,20 @@ pub(crate) struct TokenRequest {
     client_secret: Option<String>,
 }
 
-/// An RFC 6749 section 5.2 error body, for the `OpenAPI` document.
+/// An RFC 6749 section 5.2 error body, for the `OpenAPI` document: `error` and
+/// `error_description`, plus the `code` and `message` of every other route's errors.
 #[cfg(feature = "openapi")]
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct OAuthErrorBody {
-    /// The error code, e.g. `invalid_client`.
+    /// The RFC 6749 error code, e.g. `invalid_client`.
+    #[schema(example = "invalid_client")]
     error: String,
     /// A description for the developer.
-    error_description: Option<String>,
+    error_description: String,
+    /// A stable number from the `ErrorCode` table, as in every error of these services.
+    #[schema(example = 1014)]
+    code: i32,
+    /// The same text as `error_description`.
+    message: String,
 }

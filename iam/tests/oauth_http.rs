@@ -922,3 +922,25 @@ async fn the_login_route_is_unchanged() {
     let claims = claims(body["token"].as_str().unwrap());
     assert!(claims.get("client_id").is_none() && claims.get("scope").is_none());
 }
+
+#[cfg(feature = "openapi")]
+#[tokio::test]
+async fn the_openapi_document_offers_the_oauth2_flows_at_the_issuer_s_token_endpoint() {
+    let env = start().await;
+    let doc = serde_json::to_value(env.iam.openapi()).unwrap();
+    let flows = &doc["components"]["securitySchemes"]["oauth2"]["flows"];
+    assert_eq!(
+        flows["clientCredentials"]["tokenUrl"],
+        format!("{ISSUER}/oauth2/token")
+    );
+    assert!(flows["clientCredentials"]["scopes"]["movies:read"].is_string());
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        assert!(
+            doc["paths"][path]["get"].is_object(),
+            "{path} is served, so documented"
+        );
+    }
+}

@@ -120,3 +120,27 @@ pub(super) fn add_root_routes(doc: &mut OpenApiDoc, settings: &OAuthDocSettings)
         ),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::openapi::ApiDoc;
+
+    #[test]
+    fn swagger_ui_can_fetch_a_token_from_the_token_endpoint() {
+        let doc: Value = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let scheme = &doc["components"]["securitySchemes"][OAUTH2_SCHEME];
+        assert_eq!(scheme["type"], "oauth2");
+        for flow in ["clientCredentials", "password"] {
+            assert_eq!(scheme["flows"][flow]["tokenUrl"], "/oauth2/token", "{flow}");
+        }
+        let basic = &doc["components"]["securitySchemes"][BASIC_SCHEME];
+        assert_eq!(basic["scheme"], "basic");
+        let token = &doc["paths"]["/oauth2/token"]["post"];
+        assert!(token["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+        // Not served for the default issuer (not a URL), so not documented.
+        assert!(doc["paths"]["/.well-known/oauth-authorization-server"].is_null());
+    }
+}

@@ -433,14 +433,15 @@ async fn concurrent_uses_of_one_refresh_token_let_exactly_one_win() {
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (env, token) = (Arc::clone(&env), token.clone());
-        tasks.push(tokio::spawn(async move {
-            refresh(&env, &token, None).await.status
-        }));
+        tasks.push(tokio::spawn(
+            async move { refresh(&env, &token, None).await },
+        ));
     }
-    let mut statuses = Vec::new();
+    let mut replies = Vec::new();
     for task in tasks {
-        statuses.push(task.await.unwrap());
+        replies.push(task.await.unwrap());
     }
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -450,6 +451,11 @@ async fn concurrent_uses_of_one_refresh_token_let_exactly_one_win() {
         statuses.iter().all(|s| *s == 200 || *s == 400),
         "{statuses:?}"
     );
+    // The losers' uses are reuses: the family is over, whatever the winner was given.
+    let winner = replies.iter().find(|r| r.status == 200).unwrap();
+    if let Some(rotated) = winner.body["refresh_token"].as_str() {
+        assert_error(&refresh(&env, rotated, None).await, 400, "invalid_grant");
+    }
 }
 
 #[tokio::test]

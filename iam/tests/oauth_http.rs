@@ -950,3 +950,21 @@ async fn the_openapi_document_offers_the_oauth2_flows_at_the_issuer_s_token_endp
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_s_lifetime_never_exceeds_the_iam_s_token_lifetime() {
+    let env = start().await;
+    let (id, secret) = reader_client(&env).await;
+    // Stored under a longer setting (say, before the IAM's lifetime was lowered).
+    let store = env.iam.oauth_store();
+    let mut stored = store.get_client(&id).await.unwrap().unwrap();
+    stored.access_token_ttl = Some(10 * 3600);
+    store.put_client(stored).await.unwrap();
+    let reply = token_request(
+        &env,
+        &[("grant_type", "client_credentials")],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_eq!(reply.body["expires_in"], 3600, "{}", reply.body);
+}

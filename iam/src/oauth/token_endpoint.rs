@@ -57,11 +57,14 @@ pub(crate) struct Subject<'a> {
 }
 
 impl Iam {
-    /// The lifetime of `client`'s access tokens: its own, or the configured default.
+    /// The lifetime of `client`'s access tokens: its own, or the configured default; never
+    /// beyond the IAM's token lifetime, which is how long a rotated-out key stays in the
+    /// JWKS (a client registered under a longer setting is cut to it).
     pub(crate) fn access_token_ttl(&self, client: &OAuthClient) -> Duration {
         client
             .access_token_ttl
             .map_or(self.inner.oauth.access_token_ttl, Duration::from_secs)
+            .min(self.inner.tokens.ttl)
     }
 
     /// Signs an access token for `subject`, issued to `client` with `scopes`, and makes the

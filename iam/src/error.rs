@@ -28,6 +28,18 @@ pub enum IamError {
         /// The id that was looked up.
         id: String,
     },
+    /// An OAuth client with this id already exists (409).
+    #[error("an OAuth client with id {id:?} already exists")]
+    DuplicateClient {
+        /// The id that is taken.
+        id: String,
+    },
+    /// No OAuth client has this id (404).
+    #[error("no OAuth client with id {id:?}")]
+    UnknownClient {
+        /// The id that was looked up.
+        id: String,
+    },
     /// The id is not a 24-hex-digit `ObjectId` string (400).
     #[error("malformed user id: expected 24 hexadecimal digits")]
     MalformedId,
@@ -124,6 +136,8 @@ impl From<IamError> for ApiError {
         match err {
             IamError::DuplicateName { .. } => ApiError::conflict("User name already exists"),
             IamError::UnknownUser { .. } => ApiError::not_found("User not found"),
+            IamError::DuplicateClient { .. } => ApiError::conflict("Client id already exists"),
+            IamError::UnknownClient { .. } => ApiError::not_found("Client not found"),
             IamError::MalformedId => {
                 ApiError::bad_request("Malformed user id: expected 24 hexadecimal digits")
             }
@@ -169,6 +183,14 @@ mod tests {
                 StatusCode::NOT_FOUND,
             ),
             (IamError::MalformedId, StatusCode::BAD_REQUEST),
+            (
+                IamError::DuplicateClient { id: "c".into() },
+                StatusCode::CONFLICT,
+            ),
+            (
+                IamError::UnknownClient { id: "c".into() },
+                StatusCode::NOT_FOUND,
+            ),
             (
                 IamError::Validation("short".into()),
                 StatusCode::BAD_REQUEST,

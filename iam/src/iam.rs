@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
-use portcullis_resource_guard::Guard;
+use portcullis_resource_guard::{Clock, Guard, SystemClock};
 
 use crate::bootstrap::AdminBootstrap;
 use crate::keys::{KeyRing, SigningKey};
+use crate::oauth::{OAuthSettings, OAuthState};
 use crate::password::{PasswordPolicy, Passwords};
 use crate::store::{MemoryUserStore, User, UserStore};
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
@@ -31,6 +32,7 @@ pub(crate) struct Inner {
     pub(crate) guard: Guard,
     pub(crate) base_path: String,
     pub(crate) leeway: Duration,
+    pub(crate) oauth: OAuthState,
 }
 
 /// The longest token lifetime [`IamBuilder::token_ttl`] accepts.
@@ -47,7 +49,6 @@ enum KeyChoice {
 }
 
 /// Configures an [`Iam`]. Every setting has a default; see each setter.
-#[derive(Debug)]
 pub struct IamBuilder {
     issuer: String,
     audience: Option<String>,
@@ -60,6 +61,26 @@ pub struct IamBuilder {
     throttle: ThrottlePolicy,
     bootstrap: AdminBootstrap,
     base_path: String,
+    oauth: OAuthSettings,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for IamBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IamBuilder")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("store", &self.store)
+            .field("keys", &self.keys)
+            .field("token_ttl", &self.token_ttl)
+            .field("leeway", &self.leeway)
+            .field("password_policy", &self.password_policy)
+            .field("throttle", &self.throttle)
+            .field("bootstrap", &self.bootstrap)
+            .field("base_path", &self.base_path)
+            .field("oauth", &self.oauth)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for IamBuilder {
@@ -76,6 +97,8 @@ impl Default for IamBuilder {
             throttle: ThrottlePolicy::default(),
             bootstrap: AdminBootstrap::default(),
             base_path: "/api/v1".to_owned(),
+            oauth: OAuthSettings::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -192,6 +215,24 @@ impl IamBuilder {
         self
     }
 
+    /// The OAuth 2.0 endpoints' settings: lifetimes, the client and refresh-token store,
+    /// the hash key, a bootstrap client. Default is [`OAuthSettings::default`] (15-minute
+    /// access tokens, refresh tokens idle 7 days and absolute 30 days, an in-memory
+    /// store, no client).
+    #[must_use]
+    pub fn oauth(mut self, settings: OAuthSettings) -> Self {
+        self.oauth = settings;
+        self
+    }
+
+    /// Where "now" comes from for issued tokens, refresh-token lifetimes and the IAM's own
+    /// token checks. Default is [`SystemClock`]; tests inject their own.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
     fn resolve_key(&self) -> Result<SigningKey, ConfigError> {
         for choice in &self.keys {
             match choice {
@@ -244,13 +285,23 @@ impl IamBuilder {
             keys.keep_previous(previous, keep_for);
         }
         let audience = self.audience.unwrap_or_else(|| self.issuer.clone());
-        let guard = build_guard(&self.issuer, &audience, self.leeway, &key, &keys).await?;
+        let oauth = OAuthState::build(&self.oauth, &self.issuer, self.token_ttl, &self.throttle)?;
+        let clock = Arc::clone(&self.clock);
+        let guard = build_guard(
+            &self.issuer,
+            &audience,
+            self.leeway,
+            &key,
+            &keys,
+            move || clock.now(),
+        )
+        .await?;
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(MemoryUserStore::new()));
         let passwords = Passwords::new(self.password_policy).await?;
         self.bootstrap.run(store.as_ref(), &passwords).await?;
-        Ok(Iam {
+        let iam = Iam {
             inner: Arc::new(Inner {
                 store,
                 passwords,
@@ -259,13 +310,19 @@ impl IamBuilder {
                     issuer: self.issuer,
                     audience,
                     ttl: self.token_ttl,
+                    clock: self.clock,
                 },
                 throttle: Arc::new(throttle),
                 guard,
                 base_path: self.base_path,
                 leeway: self.leeway,
+                oauth,
             }),
-        })
+        };
+        if let Some(bootstrap) = &self.oauth.bootstrap_client {
+            iam.register_bootstrap_client(bootstrap).await?;
+        }
+        Ok(iam)
     }
 }
 
@@ -275,8 +332,10 @@ async fn build_guard(
     leeway: Duration,
     key: &SigningKey,
     keys: &KeyRing,
+    clock: impl Clock,
 ) -> Result<Guard, ConfigError> {
     let builder = Guard::builder()
+        .clock(clock)
         .issuer(issuer)
         .audience(audience)
         .leeway(leeway);

@@ -26,6 +26,13 @@
 //!   concurrency, and correct logins running at once wait for each other instead of being
 //!   refused. Behind a reverse proxy, the client address comes from `X-Forwarded-For`
 //!   only when the peer is a configured trusted proxy; IPv6 clients count per /64.
+//! - **OAuth 2.0** ([`OAuthSettings`]): `POST /oauth2/token` (RFC 6749) with the
+//!   `client_credentials`, `password` and `refresh_token` grants for registered clients
+//!   ([`Iam::register_client`], a [`BootstrapClient`]), revocation (RFC 7009),
+//!   introspection (RFC 7662) and server metadata (RFC 8414). Client secrets and refresh
+//!   tokens are 256 random bits stored as a keyed hash; refresh tokens rotate on every use,
+//!   and a reused one revokes its family. Clients and refresh tokens live in an
+//!   [`OAuthStore`] ([`MemoryOAuthStore`], or `MongoOAuthStore` shared by a fleet).
 //! - **The first admin** is created when the store is empty ([`AdminBootstrap`]): with a
 //!   configured password, or else a random one printed once; never a known one unless
 //!   asked for. The last admin cannot be deleted or lose the role (409).
@@ -70,7 +77,7 @@
 //! # Features
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `mongodb` | no | `MongoUserStore`, on the official driver (collection `users`, unique index on `name`) |
+//! | `mongodb` | no | `MongoUserStore` and `MongoOAuthStore`, on the official driver (collection `users`, unique index on `name`; `oauthClients`, `oauthRefreshTokens`) |
 //! | `openapi` | no | the `openapi` module: the routes' `OpenAPI` document generated with utoipa from the handlers, `Iam::openapi` |
 
 mod bootstrap;
@@ -78,6 +85,7 @@ mod client_address;
 mod error;
 mod iam;
 mod keys;
+mod oauth;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod password;
@@ -91,7 +99,16 @@ pub use client_address::IpRange;
 pub use error::{ConfigError, IamError};
 pub use iam::{Iam, IamBuilder};
 pub use keys::{KeyRing, MIN_HMAC_SECRET_BYTES, SigningKey};
+#[cfg(feature = "mongodb")]
+pub use oauth::MongoOAuthStore;
+pub use oauth::{
+    AUTHORIZATION_SERVER_METADATA_PATH, BootstrapClient, ClientSecret, ClientUpdate, ClientView,
+    GrantType, INTROSPECTION_PATH, Introspection, MemoryOAuthStore, NewClient, OAuthClient,
+    OAuthSettings, OAuthStore, OAuthTokenResponse, OPENID_CONFIGURATION_PATH, REVOCATION_PATH,
+    RefreshTokenRecord, RefreshTokenState, TOKEN_PATH,
+};
 pub use password::{PasswordPolicy, Passwords, Verification};
+pub use portcullis_resource_guard::{Clock, SystemClock};
 pub use routes::{ADMIN_ROLE, JWKS_PATH};
 pub use store::{
     MemoryUserStore, NewUser, PageRequest, User, UserStore, UserUpdate, UserView, new_object_id,

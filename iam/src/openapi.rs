@@ -48,6 +48,11 @@ use crate::iam::Iam;
 use crate::password::Passwords;
 use crate::routes;
 
+mod oauth;
+
+use oauth::OAuthDocSettings;
+pub use oauth::{BASIC_SCHEME, OAUTH2_SCHEME};
+
 /// The name of the security scheme the user routes require (an HTTP bearer JWT).
 pub const BEARER_SCHEME: &str = "bearer";
 
@@ -64,7 +69,11 @@ pub struct ApiDoc;
 
 impl OpenApi for ApiDoc {
     fn openapi() -> OpenApiDoc {
-        document(DEFAULT_BASE_PATH, PasswordLimits::DEFAULT)
+        document(
+            DEFAULT_BASE_PATH,
+            PasswordLimits::DEFAULT,
+            &(OAuthDocSettings::DEFAULT)(),
+        )
     }
 }
 
@@ -72,8 +81,27 @@ impl Iam {
     /// The `OpenAPI` document of [`Iam::router`]: the routes under this IAM's base path,
     /// their bodies, parameters and responses, and the bearer security scheme. Password
     /// lengths are this IAM's policy's.
+    ///
+    /// The OAuth routes are in it, with the `oauth2` security scheme (flows
+    /// `clientCredentials` and `password` with this IAM's token endpoint) and the `basic`
+    /// scheme of client authentication; the metadata routes only when they are served.
     pub fn openapi(&self) -> OpenApiDoc {
-        document(&self.inner.base_path, PasswordLimits::of(self.passwords()))
+        let metadata = self.inner.oauth.metadata.as_deref();
+        let settings = OAuthDocSettings {
+            token_url: metadata.map_or_else(
+                || crate::TOKEN_PATH.to_owned(),
+                |m| m.token_endpoint().to_owned(),
+            ),
+            scopes: metadata
+                .map(|m| m.scopes_supported().to_vec())
+                .unwrap_or_default(),
+            metadata: metadata.is_some(),
+        };
+        document(
+            &self.inner.base_path,
+            PasswordLimits::of(self.passwords()),
+            &settings,
+        )
     }
 }
 
@@ -102,8 +130,9 @@ struct RootDoc;
 ))]
 struct BaseDoc;
 
-fn document(base_path: &str, passwords: PasswordLimits) -> OpenApiDoc {
+fn document(base_path: &str, passwords: PasswordLimits, oauth: &OAuthDocSettings) -> OpenApiDoc {
     let mut base = BaseDoc::openapi();
+    oauth::add_base_routes(&mut base);
     document_errors(&mut base);
     document_parameters(&mut base);
     document_bodies(&mut base, passwords);
@@ -120,6 +149,7 @@ fn document(base_path: &str, passwords: PasswordLimits) -> OpenApiDoc {
                     .build(),
             ),
         );
+    oauth::add_root_routes(&mut doc, oauth);
     doc
 }
 
@@ -422,6 +452,13 @@ mod tests {
         ("get", "{base}/users/detail/{id}"),
         ("delete", "{base}/users/{id}"),
         ("get", "/.well-known/jwks.json"),
+        ("post", "/oauth2/token"),
+        ("post", "/oauth2/revoke"),
+        ("post", "/oauth2/introspect"),
+        ("post", "{base}/oauth/clients"),
+        ("get", "{base}/oauth/clients"),
+        ("post", "{base}/oauth/clients/{id}/disable"),
+        ("post", "{base}/oauth/clients/{id}/secret"),
     ];
 
     async fn iam(base_path: Option<&str>) -> Iam {
@@ -511,7 +548,9 @@ mod tests {
             let bearer = security
                 .as_array()
                 .is_some_and(|list| list.iter().any(|s| s.get(BEARER_SCHEME).is_some()));
-            let public = path.ends_with("/admin/auth") || path == crate::JWKS_PATH;
+            let public = path.ends_with("/admin/auth")
+                || path == crate::JWKS_PATH
+                || path.starts_with("/oauth2/");
             assert_eq!(bearer, !public, "{method} {path}: security {security}");
         }
     }
@@ -525,11 +564,16 @@ mod tests {
             let responses = doc["paths"][&path][&method]["responses"]
                 .as_object()
                 .expect("responses");
+            // The OAuth endpoints answer RFC 6749 section 5.2 errors instead.
+            let model = if path.starts_with("/oauth2/") {
+                "#/components/schemas/OAuthErrorBody"
+            } else {
+                "#/components/schemas/ErrorBody"
+            };
             for (status, response) in responses {
                 if status.starts_with('4') || status.starts_with('5') {
                     assert_eq!(
-                        response["content"]["application/json"]["schema"]["$ref"],
-                        "#/components/schemas/ErrorBody",
+                        response["content"]["application/json"]["schema"]["$ref"], model,
                         "{method} {path} {status}"
                     );
                 }
@@ -607,7 +651,7 @@ mod tests {
             .collect();
         assert_eq!(
             with_password,
-            ["Credentials", "NewUser", "UserPatch"].into()
+            ["Credentials", "NewUser", "TokenRequest", "UserPatch"].into()
         );
     }
 

@@ -17,6 +17,10 @@ use serde::de::DeserializeOwned;
 
 use crate::IamError;
 use crate::iam::Iam;
+use crate::oauth::{
+    self, AUTHORIZATION_SERVER_METADATA_PATH, INTROSPECTION_PATH, OPENID_CONFIGURATION_PATH,
+    REVOCATION_PATH, TOKEN_PATH,
+};
 use crate::store::UserUpdate;
 #[cfg(feature = "openapi")]
 use crate::token::IssuedToken;
@@ -39,7 +43,7 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const ADMIN_ROLE: &str = "admin";
 
 /// Longest accepted user or role name, in characters.
-const MAX_NAME_CHARS: usize = 64;
+pub(crate) const MAX_NAME_CHARS: usize = 64;
 
 impl Iam {
     /// The routes, with the IAM as state:
@@ -54,6 +58,15 @@ impl Iam {
     /// | `DELETE {base}/users/{id}` | role `admin` | delete |
     /// | `PATCH {base}/users` | role `admin` | update: JSON `id` and any of `name`, `password`, `roles` |
     /// | `GET /.well-known/jwks.json` | none | the public keys |
+    /// | `POST /oauth2/token` | client | RFC 6749 token endpoint: `client_credentials`, `password`, `refresh_token` |
+    /// | `POST /oauth2/revoke` | client | RFC 7009 revocation |
+    /// | `POST /oauth2/introspect` | client | RFC 7662 introspection |
+    /// | `GET /.well-known/oauth-authorization-server` | none | RFC 8414 metadata (only when the issuer is an http(s) URL) |
+    /// | `GET /.well-known/openid-configuration` | none | the same metadata |
+    /// | `POST {base}/oauth/clients` | role `admin` | register a client: JSON `name`, `clientId`, `scopes`, `grantTypes`, `accessTokenTtl`; answers its secret once |
+    /// | `GET {base}/oauth/clients` | role `admin` | list clients (no secrets) |
+    /// | `POST {base}/oauth/clients/{id}/disable` | role `admin` | disable a client, revoke its refresh tokens |
+    /// | `POST {base}/oauth/clients/{id}/secret` | role `admin` | rotate a client's secret; answers it once |
     ///
     /// `{base}` is `/api/v1` unless configured. The user routes need the `admin` role (401
     /// without a token, 403 without the role). The last user with the role `admin` cannot
@@ -68,13 +81,36 @@ impl Iam {
             .route(&format!("{base}/users/list"), get(list_users))
             .route(&format!("{base}/users/detail/{{id}}"), get(get_user))
             .route(&format!("{base}/users/{{id}}"), delete(delete_user))
+            .route(
+                &format!("{base}/oauth/clients"),
+                post(oauth::create_client).get(oauth::list_clients),
+            )
+            .route(
+                &format!("{base}/oauth/clients/{{id}}/disable"),
+                post(oauth::disable_client),
+            )
+            .route(
+                &format!("{base}/oauth/clients/{{id}}/secret"),
+                post(oauth::rotate_secret),
+            )
             .route_layer(require_role(ADMIN_ROLE))
             .route_layer(self.guard().layer());
-        Router::new()
+        let mut router = Router::new()
             .route(&format!("{base}/admin/auth"), post(login))
             .route(JWKS_PATH, get(jwks))
-            .merge(users)
-            .with_state(self.clone())
+            .route(TOKEN_PATH, post(oauth::token))
+            .route(REVOCATION_PATH, post(oauth::revoke))
+            .route(INTROSPECTION_PATH, post(oauth::introspect))
+            .merge(users);
+        if self.inner.oauth.metadata.is_some() {
+            router = router
+                .route(
+                    AUTHORIZATION_SERVER_METADATA_PATH,
+                    get(oauth::authorization_server),
+                )
+                .route(OPENID_CONFIGURATION_PATH, get(oauth::openid_configuration));
+        }
+        router.with_state(self.clone())
     }
 }
 
@@ -139,7 +175,7 @@ fn is_json(content_type: &str) -> bool {
 }
 
 /// A JSON body with a fixed parse-error message (see [`form_or_json`]).
-async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
+pub(crate) async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResult<T> {
     // A JSON object only: serde would fill the struct from an array too.
     JsonObject::<T>::from_request(request, &())
         .await
@@ -238,7 +274,7 @@ pub(crate) async fn login(State(iam): State<Iam>, request: Request) -> ApiResult
 }
 
 /// Replaces a hash made with old parameters; a failure only delays the upgrade.
-async fn rehash(iam: &Iam, id: &str, password: &str) {
+pub(crate) async fn rehash(iam: &Iam, id: &str, password: &str) {
     let result = async {
         let password_hash = iam.passwords().hash(password).await?;
         iam.store()

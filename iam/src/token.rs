@@ -1,12 +1,14 @@
 //! The access tokens the IAM issues.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::Header;
+use portcullis_resource_guard::Clock;
 use serde::{Deserialize, Serialize};
 
 use crate::IamError;
-use crate::keys::{KeyRing, unix_now};
+use crate::keys::KeyRing;
 use crate::password::base64_url;
 use crate::store::User;
 
@@ -36,6 +38,14 @@ pub struct AccessClaims {
     pub exp: u64,
     /// A random token id.
     pub jti: String,
+    /// The OAuth client the token was issued to (RFC 9068 section 2.2); absent on tokens
+    /// from the login route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The granted scopes, space-separated (RFC 9068 section 2.2.3); absent on tokens from
+    /// the login route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// What a successful login returns: `{"token", "tokenType": "Bearer", "expiresIn"}`.
@@ -51,44 +61,75 @@ pub struct IssuedToken {
     pub expires_in: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct TokenIssuer {
     pub(crate) keys: KeyRing,
     pub(crate) issuer: String,
     pub(crate) audience: String,
     pub(crate) ttl: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("keys", &self.keys)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenIssuer {
+    /// The login route's token: the user's claims, the configured lifetime.
     pub(crate) fn issue(&self, user: &User) -> Result<IssuedToken, IamError> {
-        let key = self.keys.current();
-        let now = unix_now();
+        let claims = self.claims_for(&user.id, &user.name, &user.roles, self.ttl)?;
+        Ok(IssuedToken {
+            token: self.sign(&claims)?,
+            token_type: "Bearer".to_owned(),
+            expires_in: self.ttl.as_secs(),
+        })
+    }
+
+    /// Claims for `sub`, valid from now (the injected clock) for `ttl`, with a fresh
+    /// random `jti`; no client or scope yet.
+    pub(crate) fn claims_for(
+        &self,
+        sub: &str,
+        name: &str,
+        roles: &[String],
+        ttl: Duration,
+    ) -> Result<AccessClaims, IamError> {
+        let now = self.clock.unix_seconds();
         let mut jti = [0u8; 16];
         getrandom::fill(&mut jti).map_err(|e| IamError::Token(Box::new(e)))?;
-        let claims = AccessClaims {
-            sub: user.id.clone(),
-            name: user.name.clone(),
-            role: user.roles.first().cloned().unwrap_or_default(),
-            roles: user.roles.clone(),
+        Ok(AccessClaims {
+            sub: sub.to_owned(),
+            name: name.to_owned(),
+            role: roles.first().cloned().unwrap_or_default(),
+            roles: roles.to_vec(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
             nbf: now,
-            exp: now.saturating_add(self.ttl.as_secs()),
+            exp: now.saturating_add(ttl.as_secs()),
             jti: base64_url(&jti),
-        };
+            client_id: None,
+            scope: None,
+        })
+    }
+
+    /// Signs `claims` with the current key (`typ: at+jwt`, `kid` the key's thumbprint).
+    pub(crate) fn sign(&self, claims: &AccessClaims) -> Result<String, IamError> {
+        let key = self.keys.current();
         let mut header = Header::new(key.algorithm());
         header.typ = Some(TOKEN_TYPE.to_owned());
         if !key.kid().is_empty() {
             header.kid = Some(key.kid().to_owned());
         }
-        let token = jsonwebtoken::encode(&header, &claims, key.encoding_key())
-            .map_err(|e| IamError::Token(Box::new(e)))?;
-        Ok(IssuedToken {
-            token,
-            token_type: "Bearer".to_owned(),
-            expires_in: self.ttl.as_secs(),
-        })
+        jsonwebtoken::encode(&header, claims, key.encoding_key())
+            .map_err(|e| IamError::Token(Box::new(e)))
     }
 }
 
@@ -115,6 +156,7 @@ mod tests {
             issuer: "seedotech".into(),
             audience: "movies".into(),
             ttl: Duration::from_secs(3600),
+            clock: Arc::new(portcullis_resource_guard::SystemClock),
         };
         let issued = issuer.issue(&user()).unwrap();
         assert_eq!(issued.expires_in, 3600);
@@ -148,6 +190,7 @@ mod tests {
             issuer: "seedotech".into(),
             audience: "movies".into(),
             ttl: Duration::from_secs(60),
+            clock: Arc::new(portcullis_resource_guard::SystemClock),
         };
         let issued = issuer.issue(&user()).unwrap();
         let header = decode_header(&issued.token).unwrap();

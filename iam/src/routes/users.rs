@@ -263,6 +263,8 @@ pub(crate) async fn delete_user(
 ) -> ApiResult<Message> {
     iam.store().delete(&id).await?;
     tracing::info!(id = %id, "deleted a user");
+    iam.revoke_user_refresh_tokens(&id.to_ascii_lowercase())
+        .await?;
     Ok(Message::success())
 }
 
@@ -306,7 +308,12 @@ pub(crate) async fn update_user(State(iam): State<Iam>, request: Request) -> Api
             "nothing to update: give name, password or roles",
         ));
     }
+    // A new password or new roles end every session: refresh tokens carry neither.
+    let ends_sessions = update.password_hash.is_some() || update.roles.is_some();
     iam.store().update(&current.id, update).await?;
     tracing::info!(id = %current.id, "updated a user");
+    if ends_sessions {
+        iam.revoke_user_refresh_tokens(&current.id).await?;
+    }
     Ok(Message::success())
 }

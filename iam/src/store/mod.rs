@@ -10,7 +10,7 @@ use crate::IamError;
 mod id;
 mod memory;
 #[cfg(feature = "mongodb")]
-mod mongo;
+pub(crate) mod mongo;
 
 pub use id::{new_object_id, parse_object_id};
 pub use memory::MemoryUserStore;

@@ -171,7 +171,7 @@ fn object_id(id: &str) -> Result<ObjectId, IamError> {
 /// A unique-index violation. `MongoDB` reports E11000; `FerretDB` 1.x does too on inserts,
 /// but on updates answers `InternalError` (code 1) with `SQLite`'s "UNIQUE constraint failed",
 /// which two renames racing past the name check in `update` reach.
-fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
+pub(crate) fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
     const FERRETDB_INTERNAL_ERROR: i32 = 1;
     let (code, message) = match err.kind.as_ref() {
         ErrorKind::Write(WriteFailure::WriteError(e)) => (e.code, e.message.as_str()),
@@ -182,7 +182,7 @@ fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
         || (code == FERRETDB_INTERNAL_ERROR && message.contains("UNIQUE constraint failed"))
 }
 
-fn map_error(err: mongodb::error::Error) -> IamError {
+pub(crate) fn map_error(err: mongodb::error::Error) -> IamError {
     match err.kind.as_ref() {
         ErrorKind::ServerSelection { .. }
         | ErrorKind::Io(_)

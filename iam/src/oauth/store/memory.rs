@@ -1,0 +1,136 @@
+//! [`MemoryOAuthStore`], the embedded default.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+use super::{ClientUpdate, OAuthClient, OAuthStore, RefreshTokenRecord, RefreshTokenState};
+use crate::IamError;
+
+/// Clients and refresh tokens in memory, lost when the process ends: the embedded
+/// default, for tests and single-instance services. One lock guards everything, so a
+/// token is checked and consumed in one step.
+#[derive(Debug, Default)]
+pub struct MemoryOAuthStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    clients: BTreeMap<String, OAuthClient>,
+    refresh_tokens: HashMap<String, RefreshTokenRecord>,
+    inserts: u64,
+}
+
+/// How many refresh-token inserts pass between two sweeps of expired records.
+const PRUNE_EVERY: u64 = 1024;
+
+impl MemoryOAuthStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every write below is a single insert or field change, so a poisoned lock still
+        // holds consistent maps.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn revoke_where(&self, matches: impl Fn(&RefreshTokenRecord) -> bool) -> u64 {
+        let mut inner = self.lock();
+        let mut revoked = 0;
+        for record in inner.refresh_tokens.values_mut() {
+            if matches(record) && record.state != RefreshTokenState::Revoked {
+                record.state = RefreshTokenState::Revoked;
+                revoked += 1;
+            }
+        }
+        revoked
+    }
+}
+
+#[async_trait]
+impl OAuthStore for MemoryOAuthStore {
+    async fn create_client(&self, client: OAuthClient) -> Result<(), IamError> {
+        let mut inner = self.lock();
+        if inner.clients.contains_key(&client.id) {
+            return Err(IamError::DuplicateClient { id: client.id });
+        }
+        inner.clients.insert(client.id.clone(), client);
+        Ok(())
+    }
+
+    async fn put_client(&self, client: OAuthClient) -> Result<(), IamError> {
+        self.lock().clients.insert(client.id.clone(), client);
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<OAuthClient>, IamError> {
+        Ok(self.lock().clients.get(id).cloned())
+    }
+
+    async fn list_clients(&self) -> Result<Vec<OAuthClient>, IamError> {
+        Ok(self.lock().clients.values().cloned().collect())
+    }
+
+    async fn update_client(&self, id: &str, update: ClientUpdate) -> Result<OAuthClient, IamError> {
+        let mut inner = self.lock();
+        let client = inner
+            .clients
+            .get_mut(id)
+            .ok_or_else(|| IamError::UnknownClient { id: id.to_owned() })?;
+        if let Some(disabled) = update.disabled {
+            client.disabled = disabled;
+        }
+        if let Some(hash) = update.secret_hash {
+            client.secret_hash = hash;
+        }
+        Ok(client.clone())
+    }
+
+    async fn insert_refresh_token(&self, record: RefreshTokenRecord) -> Result<(), IamError> {
+        let mut inner = self.lock();
+        inner.inserts += 1;
+        if inner.inserts.is_multiple_of(PRUNE_EVERY) {
+            // Expired records can no longer be used or reused: forget them, so memory
+            // stays bounded by the tokens still alive. The new token's issue time is "now".
+            let now = record.issued_at;
+            inner.refresh_tokens.retain(|_, r| r.expires_at > now);
+        }
+        inner.refresh_tokens.insert(record.hash.clone(), record);
+        Ok(())
+    }
+
+    async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshTokenRecord>, IamError> {
+        Ok(self.lock().refresh_tokens.get(hash).cloned())
+    }
+
+    async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError> {
+        let mut inner = self.lock();
+        match inner.refresh_tokens.get_mut(hash) {
+            Some(record) if record.state == RefreshTokenState::Active => {
+                record.state = RefreshTokenState::Used;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, IamError> {
+        Ok(self.revoke_where(|r| r.family_id == family_id))
+    }
+
+    async fn revoke_user_refresh_tokens(&self, user_id: &str) -> Result<u64, IamError> {
+        Ok(self.revoke_where(|r| r.user_id == user_id))
+    }
+
+    async fn revoke_client_refresh_tokens(&self, client_id: &str) -> Result<u64, IamError> {
+        Ok(self.revoke_where(|r| r.client_id == client_id))
+    }
+
+    fn is_persistent(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,318 @@
+//! [`MongoOAuthStore`], clients and refresh tokens in `MongoDB` (feature `mongodb`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use mongodb::bson::{Document, doc};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ClientUpdate, GrantType, OAuthClient, OAuthStore, RefreshTokenRecord, RefreshTokenState,
+};
+use crate::store::mongo::{is_duplicate_key, map_error};
+use crate::{ConfigError, IamError};
+
+/// Clients in the collection `oauthClients` (`_id` the client id) and refresh tokens in
+/// `oauthRefreshTokens` (`_id` the token's keyed hash, indexes on `familyId`, `userId` and
+/// `clientId`), beside the users in the same database.
+///
+/// # Consuming a refresh token
+/// Of two instances presenting one token at the same moment exactly one must win. A
+/// `findAndModify` on `{_id, state: "active"}` does that on `MongoDB`, but `FerretDB` 1.x
+/// reads and writes in two steps there, and the store suite's race test saw several
+/// winners. So the store first inserts `{_id: <hash>}` into `oauthRefreshTokenUses`: the
+/// unique `_id` lets exactly one insert succeed on every server, and only that caller
+/// goes on to the `findAndModify` that marks the token used.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), portcullis_iam::ConfigError> {
+/// use portcullis_iam::MongoOAuthStore;
+///
+/// let store = MongoOAuthStore::connect("mongodb://127.0.0.1:27017", "usermanagement").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MongoOAuthStore {
+    clients: Collection<ClientDocument>,
+    refresh_tokens: Collection<RefreshTokenDocument>,
+    uses: Collection<Document>,
+}
+
+impl MongoOAuthStore {
+    /// Connects to `uri` (5-second server-selection and connect timeouts unless the URI
+    /// sets them), uses database `database` and creates the indexes.
+    pub async fn connect(uri: &str, database: &str) -> Result<Self, ConfigError> {
+        let mut options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| ConfigError::Invalid(format!("invalid MongoDB URI: {}", e.kind)))?;
+        options
+            .server_selection_timeout
+            .get_or_insert(Duration::from_secs(5));
+        options
+            .connect_timeout
+            .get_or_insert(Duration::from_secs(5));
+        let client = Client::with_options(options).map_err(|e| ConfigError::Store(map_error(e)))?;
+        Self::new(client.database(database)).await
+    }
+
+    /// Uses `database` (configured by the caller) and creates the indexes.
+    pub async fn new(database: Database) -> Result<Self, ConfigError> {
+        let clients = database.collection::<ClientDocument>("oauthClients");
+        let refresh_tokens = database.collection::<RefreshTokenDocument>("oauthRefreshTokens");
+        for field in ["familyId", "userId", "clientId"] {
+            let index = IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(IndexOptions::builder().name(format!("{field}_1")).build())
+                .build();
+            refresh_tokens
+                .create_index(index)
+                .await
+                .map_err(|e| ConfigError::Store(map_error(e)))?;
+        }
+        Ok(Self {
+            clients,
+            refresh_tokens,
+            uses: database.collection::<Document>("oauthRefreshTokenUses"),
+        })
+    }
+
+    async fn revoke_where(&self, filter: Document) -> Result<u64, IamError> {
+        let mut filter = filter;
+        filter.insert("state", doc! { "$ne": "revoked" });
+        let result = self
+            .refresh_tokens
+            .update_many(filter, doc! { "$set": { "state": "revoked" } })
+            .await
+            .map_err(map_error)?;
+        Ok(result.modified_count)
+    }
+}
+
+/// Unix seconds as BSON stores them (no unsigned 64-bit integers in BSON).
+fn to_i64(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(i64::MAX)
+}
+
+fn to_u64(seconds: i64) -> u64 {
+    u64::try_from(seconds).unwrap_or(0)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClientDocument {
+    #[serde(rename = "_id")]
+    id: String,
+    name: String,
+    secret_hash: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    grant_types: Vec<GrantType>,
+    #[serde(default)]
+    access_token_ttl: Option<i64>,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    created_at: i64,
+}
+
+impl From<OAuthClient> for ClientDocument {
+    fn from(client: OAuthClient) -> Self {
+        Self {
+            id: client.id,
+            name: client.name,
+            secret_hash: client.secret_hash,
+            scopes: client.scopes,
+            grant_types: client.grant_types,
+            access_token_ttl: client.access_token_ttl.map(to_i64),
+            disabled: client.disabled,
+            created_at: to_i64(client.created_at),
+        }
+    }
+}
+
+impl From<ClientDocument> for OAuthClient {
+    fn from(doc: ClientDocument) -> Self {
+        Self {
+            id: doc.id,
+            name: doc.name,
+            secret_hash: doc.secret_hash,
+            scopes: doc.scopes,
+            grant_types: doc.grant_types,
+            access_token_ttl: doc.access_token_ttl.map(to_u64),
+            disabled: doc.disabled,
+            created_at: to_u64(doc.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshTokenDocument {
+    #[serde(rename = "_id")]
+    hash: String,
+    family_id: String,
+    client_id: String,
+    user_id: String,
+    scope: String,
+    issued_at: i64,
+    family_issued_at: i64,
+    expires_at: i64,
+    state: RefreshTokenState,
+}
+
+impl From<RefreshTokenRecord> for RefreshTokenDocument {
+    fn from(record: RefreshTokenRecord) -> Self {
+        Self {
+            hash: record.hash,
+            family_id: record.family_id,
+            client_id: record.client_id,
+            user_id: record.user_id,
+            scope: record.scope,
+            issued_at: to_i64(record.issued_at),
+            family_issued_at: to_i64(record.family_issued_at),
+            expires_at: to_i64(record.expires_at),
+            state: record.state,
+        }
+    }
+}
+
+impl From<RefreshTokenDocument> for RefreshTokenRecord {
+    fn from(doc: RefreshTokenDocument) -> Self {
+        Self {
+            hash: doc.hash,
+            family_id: doc.family_id,
+            client_id: doc.client_id,
+            user_id: doc.user_id,
+            scope: doc.scope,
+            issued_at: to_u64(doc.issued_at),
+            family_issued_at: to_u64(doc.family_issued_at),
+            expires_at: to_u64(doc.expires_at),
+            state: doc.state,
+        }
+    }
+}
+
+#[async_trait]
+impl OAuthStore for MongoOAuthStore {
+    async fn create_client(&self, client: OAuthClient) -> Result<(), IamError> {
+        let id = client.id.clone();
+        self.clients
+            .insert_one(ClientDocument::from(client))
+            .await
+            .map_err(|e| {
+                if is_duplicate_key(&e) {
+                    IamError::DuplicateClient { id }
+                } else {
+                    map_error(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn put_client(&self, client: OAuthClient) -> Result<(), IamError> {
+        let document = ClientDocument::from(client);
+        self.clients
+            .replace_one(doc! { "_id": &document.id }, &document)
+            .upsert(true)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn get_client(&self, id: &str) -> Result<Option<OAuthClient>, IamError> {
+        Ok(self
+            .clients
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(map_error)?
+            .map(OAuthClient::from))
+    }
+
+    async fn list_clients(&self) -> Result<Vec<OAuthClient>, IamError> {
+        let cursor = self
+            .clients
+            .find(Document::new())
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(map_error)?;
+        let documents: Vec<ClientDocument> = cursor.try_collect().await.map_err(map_error)?;
+        Ok(documents.into_iter().map(OAuthClient::from).collect())
+    }
+
+    async fn update_client(&self, id: &str, update: ClientUpdate) -> Result<OAuthClient, IamError> {
+        let mut set = Document::new();
+        if let Some(disabled) = update.disabled {
+            set.insert("disabled", disabled);
+        }
+        if let Some(hash) = update.secret_hash {
+            set.insert("secretHash", hash);
+        }
+        let unknown = || IamError::UnknownClient { id: id.to_owned() };
+        if set.is_empty() {
+            return self.get_client(id).await?.ok_or_else(unknown);
+        }
+        self.clients
+            .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_error)?
+            .map(OAuthClient::from)
+            .ok_or_else(unknown)
+    }
+
+    async fn insert_refresh_token(&self, record: RefreshTokenRecord) -> Result<(), IamError> {
+        self.refresh_tokens
+            .insert_one(RefreshTokenDocument::from(record))
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshTokenRecord>, IamError> {
+        Ok(self
+            .refresh_tokens
+            .find_one(doc! { "_id": hash })
+            .await
+            .map_err(map_error)?
+            .map(RefreshTokenRecord::from))
+    }
+
+    async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError> {
+        // The claim: exactly one insert of this `_id` succeeds, whatever the server.
+        match self.uses.insert_one(doc! { "_id": hash }).await {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => return Ok(false),
+            Err(e) => return Err(map_error(e)),
+        }
+        // A revoked (or unknown) token stays unusable even for the claim's winner.
+        let before = self
+            .refresh_tokens
+            .find_one_and_update(
+                doc! { "_id": hash, "state": "active" },
+                doc! { "$set": { "state": "used" } },
+            )
+            .await
+            .map_err(map_error)?;
+        Ok(before.is_some())
+    }
+
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, IamError> {
+        self.revoke_where(doc! { "familyId": family_id }).await
+    }
+
+    async fn revoke_user_refresh_tokens(&self, user_id: &str) -> Result<u64, IamError> {
+        self.revoke_where(doc! { "userId": user_id }).await
+    }
+
+    async fn revoke_client_refresh_tokens(&self, client_id: &str) -> Result<u64, IamError> {
+        self.revoke_where(doc! { "clientId": client_id }).await
+    }
+
+    fn is_persistent(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,203 @@
+//! A behavioural test suite for any [`OAuthStore`]: clients and refresh tokens.
+//!
+//! Include it with `mod oauth_store_suite;` and call [`run_all`] with a factory that
+//! returns a fresh, empty store on every call, or the checks one by one.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use portcullis_iam::{
+    ClientUpdate, GrantType, IamError, OAuthClient, OAuthStore, RefreshTokenRecord,
+    RefreshTokenState,
+};
+
+/// A shared store, as the checks take it.
+pub type SharedOAuthStore = Arc<dyn OAuthStore>;
+
+/// Runs every check, each on a fresh store from `make_store`.
+pub async fn run_all<F, Fut>(make_store: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = SharedOAuthStore>,
+{
+    creates_gets_and_lists_clients(make_store().await).await;
+    refuses_a_duplicate_client_id(make_store().await).await;
+    updates_and_replaces_clients(make_store().await).await;
+    consumes_a_refresh_token_once(make_store().await).await;
+    concurrent_consumes_of_one_token_let_exactly_one_win(make_store().await).await;
+    revokes_by_family_user_and_client(make_store().await).await;
+}
+
+pub fn client(id: &str) -> OAuthClient {
+    OAuthClient {
+        id: id.to_owned(),
+        name: format!("the {id} client"),
+        secret_hash: format!("hash-of-{id}"),
+        scopes: vec!["read".to_owned(), "write".to_owned()],
+        grant_types: vec![GrantType::ClientCredentials, GrantType::RefreshToken],
+        access_token_ttl: Some(300),
+        disabled: false,
+        created_at: 1_700_000_000,
+    }
+}
+
+pub fn token(hash: &str, family: &str, user: &str, client: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        hash: hash.to_owned(),
+        family_id: family.to_owned(),
+        client_id: client.to_owned(),
+        user_id: user.to_owned(),
+        scope: "read write".to_owned(),
+        issued_at: 1_700_000_000,
+        family_issued_at: 1_699_999_000,
+        expires_at: 1_700_600_000,
+        state: RefreshTokenState::Active,
+    }
+}
+
+/// A client comes back by id exactly as created; the list is ordered by id.
+pub async fn creates_gets_and_lists_clients(store: SharedOAuthStore) {
+    store.create_client(client("zeta")).await.expect("create");
+    store.create_client(client("alpha")).await.expect("create");
+    assert_eq!(
+        store.get_client("zeta").await.unwrap(),
+        Some(client("zeta"))
+    );
+    assert_eq!(store.get_client("nobody").await.unwrap(), None);
+    let ids: Vec<String> = store
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, ["alpha", "zeta"]);
+}
+
+/// A second client with a taken id is refused and the first is unchanged.
+pub async fn refuses_a_duplicate_client_id(store: SharedOAuthStore) {
+    store.create_client(client("app")).await.expect("create");
+    let mut other = client("app");
+    "another".clone_into(&mut other.secret_hash);
+    let err = store.create_client(other).await.expect_err("duplicate");
+    assert!(
+        matches!(err, IamError::DuplicateClient { ref id } if id == "app"),
+        "{err:?}"
+    );
+    assert_eq!(store.get_client("app").await.unwrap(), Some(client("app")));
+}
+
+/// Updates change only what they name; an unknown id is `UnknownClient`; `put_client`
+/// creates or replaces.
+pub async fn updates_and_replaces_clients(store: SharedOAuthStore) {
+    store.create_client(client("app")).await.unwrap();
+    let disabled = store
+        .update_client(
+            "app",
+            ClientUpdate {
+                disabled: Some(true),
+                ..ClientUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(disabled.disabled);
+    assert_eq!(disabled.secret_hash, "hash-of-app");
+    let rotated = store
+        .update_client(
+            "app",
+            ClientUpdate {
+                secret_hash: Some("new-hash".to_owned()),
+                ..ClientUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated.secret_hash, "new-hash");
+    assert!(rotated.disabled);
+    assert_eq!(store.get_client("app").await.unwrap(), Some(rotated));
+    let err = store
+        .update_client("ghost", ClientUpdate::default())
+        .await
+        .expect_err("unknown");
+    assert!(matches!(err, IamError::UnknownClient { .. }), "{err:?}");
+
+    store.put_client(client("boot")).await.unwrap();
+    let mut replaced = client("boot");
+    replaced.scopes = vec!["admin".to_owned()];
+    store.put_client(replaced.clone()).await.unwrap();
+    assert_eq!(store.get_client("boot").await.unwrap(), Some(replaced));
+}
+
+/// A token is found by hash; consuming it works once; unknown tokens never.
+pub async fn consumes_a_refresh_token_once(store: SharedOAuthStore) {
+    store
+        .insert_refresh_token(token("h1", "f1", "u1", "app"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_refresh_token("h1").await.unwrap(),
+        Some(token("h1", "f1", "u1", "app"))
+    );
+    assert_eq!(store.find_refresh_token("h2").await.unwrap(), None);
+    assert!(store.consume_refresh_token("h1").await.unwrap());
+    assert!(!store.consume_refresh_token("h1").await.unwrap());
+    assert!(!store.consume_refresh_token("h2").await.unwrap());
+    let used = store.find_refresh_token("h1").await.unwrap().unwrap();
+    assert_eq!(used.state, RefreshTokenState::Used);
+}
+
+/// Of many concurrent consumes of one token, exactly one wins.
+pub async fn concurrent_consumes_of_one_token_let_exactly_one_win(store: SharedOAuthStore) {
+    store
+        .insert_refresh_token(token("race", "f", "u", "app"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.consume_refresh_token("race").await
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        if task.await.unwrap().expect("consume") {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+}
+
+/// Revocations reach exactly the tokens they name, and count only those not yet revoked.
+pub async fn revokes_by_family_user_and_client(store: SharedOAuthStore) {
+    for record in [
+        token("a1", "fa", "alice", "app"),
+        token("a2", "fa", "alice", "app"),
+        token("a3", "fb", "alice", "cli"),
+        token("b1", "fc", "bob", "app"),
+        token("c1", "fd", "carol", "cli"),
+    ] {
+        store.insert_refresh_token(record).await.unwrap();
+    }
+    let state = |hash: &'static str| {
+        let store = Arc::clone(&store);
+        async move { store.find_refresh_token(hash).await.unwrap().unwrap().state }
+    };
+    assert_eq!(store.revoke_refresh_family("fa").await.unwrap(), 2);
+    assert_eq!(state("a1").await, RefreshTokenState::Revoked);
+    assert_eq!(state("a3").await, RefreshTokenState::Active);
+    assert_eq!(store.revoke_refresh_family("fa").await.unwrap(), 0);
+    assert!(!store.consume_refresh_token("a2").await.unwrap());
+
+    assert_eq!(store.revoke_user_refresh_tokens("alice").await.unwrap(), 1);
+    assert_eq!(state("a3").await, RefreshTokenState::Revoked);
+    assert_eq!(state("b1").await, RefreshTokenState::Active);
+
+    assert_eq!(store.revoke_client_refresh_tokens("cli").await.unwrap(), 1);
+    assert_eq!(state("c1").await, RefreshTokenState::Revoked);
+    assert_eq!(state("b1").await, RefreshTokenState::Active);
+    assert_eq!(store.revoke_user_refresh_tokens("nobody").await.unwrap(), 0);
+}

@@ -18,6 +18,8 @@ use crate::server::{ReadyCheck, finish_router};
 /// Builds the IAM from `config`: signing key, user store, admin bootstrap, routes,
 /// Swagger UI and the common layers.
 pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error + Send + Sync>> {
+    // The metrics recorder first: what is built below registers its metrics when built.
+    crate::metrics::prometheus();
     let common = &config.common;
     let mut builder = Iam::builder().issuer(common.issuer.clone());
     if let Some(audience) = common.audience() {

@@ -169,7 +169,11 @@ pub fn iam_client(
         .on_half_open(|| tracing::info!("IAM breaker HALF-OPEN: trying the IAM again"))
         .on_close(|| tracing::info!("IAM breaker CLOSED: the IAM answers again"))
         .on_call_timeout(|elapsed| tracing::warn!(?elapsed, "IAM call timed out"));
-    let builder = BalancedClient::builder().breaker(breaker).http_client(http);
+    // Each instance's breaker is named `user_service/<host:port>` in logs and metrics.
+    let builder = BalancedClient::builder()
+        .service_name(config.auth_service_name.clone())
+        .breaker(breaker)
+        .http_client(http);
     match view {
         Some(view) => builder.build_with_discovery(upstream_changes(view)),
         None => builder.upstreams(auth_addrs(&config.auth_addr)).build(),

@@ -78,6 +78,8 @@ pub async fn build(
     config: &MovieServiceConfig,
     registry: Option<&EtcdRegistry>,
 ) -> Result<Router, Box<dyn Error + Send + Sync>> {
+    // The metrics recorder first: breakers and the guard register their metrics when built.
+    crate::metrics::prometheus();
     let store = open_store(config).await?;
     // HTTPS to the IAM: extra trusted roots, and no plain http:// off loopback unless
     // allowInsecureHttp.

@@ -48,6 +48,7 @@ impl Login {
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
         let builder = BalancedClient::builder()
+            .service_name(config.iam_service.clone())
             .breaker(
                 CircuitBreaker::builder()
                     .max_failures(config.max_failures)

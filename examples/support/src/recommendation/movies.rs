@@ -72,7 +72,10 @@ impl MovieSource {
             .connect_timeout(config.call_timeout)
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
-        let builder = BalancedClient::builder().breaker(breaker).http_client(http);
+        let builder = BalancedClient::builder()
+            .service_name(config.movie_service.clone())
+            .breaker(breaker)
+            .http_client(http);
         let client = if let Some(registry) = registry {
             let view = registry
                 .watch(&config.movie_service)

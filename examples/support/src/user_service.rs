@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use portcullis_iam::{
-    AdminBootstrap, Iam, MemoryUserStore, MongoUserStore, SigningKey, ThrottlePolicy,
+    AdminBootstrap, BootstrapClient, Iam, MemoryUserStore, MongoOAuthStore, MongoUserStore,
+    OAuthSettings, SigningKey, ThrottlePolicy,
 };
 use utoipa::OpenApi;
 
@@ -42,15 +43,19 @@ pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error +
         builder
     };
 
-    // 2. The user store: MongoDB when configured, else memory. The choice is logged.
+    // 2. The user store, and beside it the OAuth clients and refresh tokens: MongoDB when
+    //    configured (so every instance of a fleet refreshes and revokes what another
+    //    issued), else memory. The choice is logged.
+    let mut oauth = OAuthSettings::default();
     builder = if common.uses_mongodb() {
         let db = connect_mongodb(common, "user_service").await?;
         tracing::info!(
             store = "mongodb",
             target = %mongodb_target(common),
             database = db.name(),
-            "user store: MongoDB (collection users)"
+            "user store: MongoDB (collections users, oauthClients, oauthRefreshTokens)"
         );
+        oauth = oauth.store(MongoOAuthStore::new(db.clone()).await?);
         builder.store(MongoUserStore::new(db).await?)
     } else {
         tracing::info!(
@@ -59,6 +64,7 @@ pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error +
         );
         builder.store(MemoryUserStore::new())
     };
+    builder = builder.oauth(oauth_settings(config, oauth));
 
     // 3. The first admin, when the store has no user: PORTCULLIS_ADMIN_PASSWORD (or
     //    PORTCULLIS_ADMIN_PASSWORD_FILE) if given. Otherwise this example opts in to the
@@ -106,11 +112,39 @@ pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error +
     Ok(finish_router(app, common, ready))
 }
 
+/// The OAuth 2.0 settings on top of `oauth` (its store): the hash key shared by a fleet's
+/// instances, and the bootstrap client when `bootstrapClientId` and its secret are set.
+fn oauth_settings(config: &UserServiceConfig, mut oauth: OAuthSettings) -> OAuthSettings {
+    let settings = &config.service;
+    if let Some(key) = &settings.oauth_hash_key {
+        oauth = oauth.hash_key(key.expose());
+    }
+    let id = settings.bootstrap_client_id.trim();
+    match (&settings.bootstrap_client_secret, id.is_empty()) {
+        (Some(secret), false) => {
+            tracing::info!(client_id = id, scopes = ?settings.bootstrap_client_scopes, "OAuth: bootstrap client registered");
+            oauth.bootstrap_client(BootstrapClient::new(
+                id,
+                secret.expose(),
+                settings.bootstrap_client_scopes.iter().cloned(),
+            ))
+        }
+        (None, false) => {
+            tracing::warn!(
+                client_id = id,
+                "OAuth: bootstrapClientId without bootstrapClientSecret; no bootstrap client"
+            );
+            oauth
+        }
+        _ => oauth,
+    }
+}
+
 /// The service's own part of the document; the routes come from `Iam::openapi`, generated
 /// from the IAM's handlers, so the two cannot drift apart.
 #[derive(OpenApi)]
 #[openapi(info(
     title = "user_service",
-    description = "The user service (IAM) on Portcullis: login, users (role admin), JWKS."
+    description = "The user service (IAM) on Portcullis: login, users (role admin), JWKS, OAuth 2.0 (token, revocation, introspection, clients)."
 ))]
 struct ApiDoc;

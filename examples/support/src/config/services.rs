@@ -91,6 +91,20 @@ pub struct UserSettings {
     /// How many trusted proxies a request passes at most, i.e. how many `X-Forwarded-For`
     /// entries are taken from the right.
     pub forwarded_hops: usize,
+    /// The id of an OAuth 2.0 client registered (or replaced) at every start, for the
+    /// examples' service clients; empty: none.
+    #[serde(deserialize_with = "string_or_number")]
+    pub bootstrap_client_id: String,
+    /// That client's secret (a secret, at least 32 bytes: environment or file, like the
+    /// other secrets, `PORTCULLIS_BOOTSTRAP_CLIENT_SECRET`).
+    pub bootstrap_client_secret: Option<Secret>,
+    /// The scopes that client may ask for: a list, or one space- or comma-separated string.
+    #[serde(deserialize_with = "scope_list")]
+    pub bootstrap_client_scopes: Vec<String>,
+    /// The key client secrets and refresh tokens are hashed with (a secret, at least 32
+    /// bytes, the same on every IAM instance of a fleet, `PORTCULLIS_OAUTH_HASH_KEY`);
+    /// none: one generated at start-up, valid for this process only.
+    pub oauth_hash_key: Option<Secret>,
 }
 
 impl Default for UserSettings {
@@ -100,8 +114,34 @@ impl Default for UserSettings {
             admin_password: None,
             trusted_proxies: Vec::new(),
             forwarded_hops: 1,
+            bootstrap_client_id: String::new(),
+            bootstrap_client_secret: None,
+            bootstrap_client_scopes: vec!["movies:read".to_owned(), "movies:write".to_owned()],
+            oauth_hash_key: None,
         }
     }
+}
+
+/// `["a", "b"]`, or `"a b"` / `"a,b"` (an environment variable's form).
+fn scope_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let entries = match Raw::deserialize(deserializer)? {
+        Raw::List(list) => list,
+        Raw::Text(text) => text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .map(str::to_owned)
+            .collect(),
+    };
+    Ok(entries
+        .into_iter()
+        .map(|scope| scope.trim().to_owned())
+        .filter(|scope| !scope.is_empty())
+        .collect())
 }
 
 /// `["127.0.0.1", "10.0.0.0/8"]` or `"127.0.0.1, 10.0.0.0/8"`; an entry that is not an
@@ -137,6 +177,12 @@ impl ServiceSettings for UserSettings {
 
     fn read_secrets(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         self.admin_password = secret(var, "ADMIN_PASSWORD", self.admin_password.take())?;
+        self.bootstrap_client_secret = secret(
+            var,
+            "BOOTSTRAP_CLIENT_SECRET",
+            self.bootstrap_client_secret.take(),
+        )?;
+        self.oauth_hash_key = secret(var, "OAUTH_HASH_KEY", self.oauth_hash_key.take())?;
         Ok(())
     }
 }
@@ -171,6 +217,38 @@ mod tests {
         assert_eq!(list.service.forwarded_hops, 3);
         assert_eq!(text.service.forwarded_hops, 1, "the default");
         assert!(UserSettings::default().trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn the_bootstrap_client_is_read_with_its_secret_from_the_environment() {
+        let path =
+            std::env::temp_dir().join(format!("portcullis-{}-oauth.json", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"{"bootstrapClientId": "recommender", "bootstrapClientScopes": "movies:read movies:write"}"#,
+        )
+        .unwrap();
+        let file = path.display().to_string();
+        let config = UserServiceConfig::load_from(&|name| match name {
+            "PORTCULLIS_CONFIG" => Some(file.clone()),
+            "PORTCULLIS_BOOTSTRAP_CLIENT_SECRET" => {
+                Some("a client secret of 32 bytes or more".into())
+            }
+            _ => None,
+        })
+        .unwrap();
+        std::fs::remove_file(path).unwrap();
+        assert_eq!(config.service.bootstrap_client_id, "recommender");
+        assert_eq!(
+            config.service.bootstrap_client_scopes,
+            ["movies:read", "movies:write"]
+        );
+        let secret = config.service.bootstrap_client_secret.as_ref().unwrap();
+        assert_eq!(secret.expose(), "a client secret of 32 bytes or more");
+        assert!(
+            !format!("{config:?}").contains("32 bytes"),
+            "the secret is redacted"
+        );
     }
 
     #[test]

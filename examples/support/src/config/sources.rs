@@ -14,7 +14,13 @@ pub(super) const ENV_PREFIX: &str = "PORTCULLIS_";
 
 /// Keys whose values are secrets: never parsed by figment (a password may look like a
 /// TOML array) and never printed.
-pub(super) const SECRET_KEYS: [&str; 3] = ["jwtSecretPassword", "mgDbPassword", "adminPassword"];
+pub(super) const SECRET_KEYS: [&str; 5] = [
+    "jwtSecretPassword",
+    "mgDbPassword",
+    "adminPassword",
+    "bootstrapClientSecret",
+    "oauthHashKey",
+];
 
 /// `PORTCULLIS_MG_DB_NAME=x` becomes `mgDbName = x`; secrets and the non-key variables are
 /// left out (they are read raw).

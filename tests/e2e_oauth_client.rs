@@ -1,9 +1,14 @@
 //! End-to-end: a service client of the IAM (the bootstrap client of `bootstrapClientId`)
 //! gets a token with the OAuth 2.0 `client_credentials` grant (RFC 6749 section 4.4) and
 //! writes to the movie service with it, by its `movies:write` scope; a wrong secret is
-//! `invalid_client`, and the secret never reaches the IAM's log.
+//! `invalid_client`, and the secret never reaches the IAM's log. The recommendation client
+//! authenticates the same way (`--client-id`).
 
-use portcullis_examples::testing::{Service, example_command, http_client, start_movie_service};
+use std::time::Duration;
+
+use portcullis_examples::testing::{
+    Process, Service, example_command, http_client, start_movie_service,
+};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "recommender";
@@ -74,6 +79,38 @@ async fn a_client_token_with_the_write_scope_opens_the_movie_services_writes() {
     );
     let error: Value = wrong.json().await.unwrap();
     assert_eq!(error["error"], "invalid_client");
+
+    // The recommendation client as that client: one token for both rounds, live lists.
+    let mut recommender = example_command("recommendation_client");
+    recommender
+        .env("PORTCULLIS_CLIENT_SECRET", CLIENT_SECRET)
+        .args([
+            "--client-id",
+            CLIENT_ID,
+            "--iam",
+            &users.base_url,
+            "--movies",
+            &movies.base_url,
+        ])
+        .args(["--rounds", "2", "--interval-ms", "10"]);
+    let mut recommender = Process::spawn("recommendation_client", recommender);
+    assert_eq!(
+        recommender.wait_for_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        recommender.report()
+    );
+    let output = recommender.report();
+    assert_eq!(
+        output.matches("login: ok client=recommender").count(),
+        1,
+        "{output}"
+    );
+    assert_eq!(output.matches("call: ok").count(), 2, "{output}");
+    assert!(
+        !output.contains(CLIENT_SECRET),
+        "the client secret is printed"
+    );
 
     let logs = users.process.report();
     assert!(!logs.contains(CLIENT_SECRET), "the client secret is logged");

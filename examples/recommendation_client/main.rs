@@ -21,6 +21,13 @@
 //!     --movies http://127.0.0.1:7777/seedotech.moviemanagement
 //! ```
 //!
+//! As a registered OAuth 2.0 client instead of a user (the `client_credentials` grant; the
+//! token is kept until shortly before it expires, and renewed once on a 401):
+//!
+//! ```sh
+//! PORTCULLIS_CLIENT_SECRET=... cargo run --example recommendation_client -- --client-id recommender
+//! ```
+//!
 //! `--help` lists every flag and its environment variable, and the exit codes.
 //!
 //! Output: human-readable logs on stderr (`RUST_LOG` sets the level); on stdout one
@@ -49,7 +56,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use portcullis_examples::recommendation::config::{self, Config, Parsed};
-use portcullis_examples::recommendation::login::{Login, LoginError};
+use portcullis_examples::recommendation::login::{Login, LoginError, Token};
 use portcullis_examples::recommendation::movies::{Fetch, MovieSource};
 use portcullis_examples::recommendation::recommend::{Movie, recommend};
 use portcullis_examples::registry::{self, EtcdRegistry, RegistryTarget};
@@ -154,7 +161,7 @@ async fn run(config: &Config, source: &MovieSource, registry: Option<&EtcdRegist
             tracing::warn!(service = %config.iam_service, "no IAM instance registered yet");
         }
     }
-    let mut token: Option<String> = None;
+    let mut token: Option<Token> = None;
     let mut last_good: Option<Vec<Movie>> = None;
     let mut tally = Tally::default();
 
@@ -166,9 +173,10 @@ async fn run(config: &Config, source: &MovieSource, registry: Option<&EtcdRegist
         }
         tally.rounds += 1;
 
-        // Steps 5-14 of the access flow (docs/flows.md): authenticate when there is no token yet. The
-        // list itself is public in the seed, so a failed login does not stop the round.
-        if token.is_none() {
+        // Steps 5-14 of the access flow (docs/flows.md): authenticate when there is no token
+        // yet or it is about to expire. The list itself is public in the seed, so a failed
+        // login does not stop the round.
+        if token.as_ref().is_none_or(Token::is_expiring) {
             match login.token().await {
                 Ok(new_token) => token = Some(new_token),
                 Err(LoginError::Rejected) => return ExitCode::from(EXIT_BAD_CREDENTIALS),
@@ -177,14 +185,14 @@ async fn run(config: &Config, source: &MovieSource, registry: Option<&EtcdRegist
         }
 
         // Steps 15-21: the list, with the token, through the breaker.
-        let mut outcome = source.fetch(token.as_deref()).await;
+        let mut outcome = source.fetch(token.as_ref().map(|t| t.value.as_str())).await;
         if matches!(outcome, Fetch::Unauthorized) {
             // The token expired or the IAM rotated its keys: log in again, once.
             token = None;
             match login.token().await {
                 Ok(new_token) => {
                     token = Some(new_token);
-                    outcome = source.fetch(token.as_deref()).await;
+                    outcome = source.fetch(token.as_ref().map(|t| t.value.as_str())).await;
                 }
                 Err(LoginError::Rejected) => return ExitCode::from(EXIT_BAD_CREDENTIALS),
                 Err(LoginError::Unavailable) => {}

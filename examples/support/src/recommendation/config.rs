@@ -21,6 +21,9 @@ OPTIONS (each also read from the environment variable shown):
     --user NAME             user to log in as          PORTCULLIS_USER        [default: admin]
     --password PASSWORD     password (prefer the environment variable: flags show in `ps`)
                                                        PORTCULLIS_PASSWORD    [default: admin]
+    --client-id ID          authenticate as this registered OAuth 2.0 client (client_credentials)
+                            instead of as --user; its secret from PORTCULLIS_CLIENT_SECRET
+                                                       PORTCULLIS_CLIENT_ID
     --rounds N              rounds to run, 0 = forever PORTCULLIS_ROUNDS      [default: 10]
     --interval-ms MS        pause between rounds       PORTCULLIS_INTERVAL_MS [default: 1000]
     --max-failures N        failures that open a breaker          PORTCULLIS_MAX_FAILURES     [default: 3]
@@ -63,6 +66,10 @@ pub struct Config {
     pub user: String,
     /// The user's password (never printed).
     pub password: String,
+    /// A registered OAuth 2.0 client to authenticate as instead of the user.
+    pub client_id: Option<String>,
+    /// That client's secret, from `PORTCULLIS_CLIENT_SECRET` only (never printed).
+    pub client_secret: Option<String>,
     /// Rounds to run; `None` runs until interrupted.
     pub rounds: Option<u64>,
     /// Pause between rounds.
@@ -96,6 +103,11 @@ impl std::fmt::Debug for Config {
             .field("movie_urls", &self.movie_urls)
             .field("user", &self.user)
             .field("password", &"<redacted>")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("rounds", &self.rounds)
             .field("interval", &self.interval)
             .field("max_failures", &self.max_failures)
@@ -113,7 +125,7 @@ impl std::fmt::Debug for Config {
 }
 
 /// The flags that take a value.
-const FLAGS: [&str; 16] = [
+const FLAGS: [&str; 17] = [
     "iam",
     "movies",
     "user",
@@ -130,6 +142,7 @@ const FLAGS: [&str; 16] = [
     "registry-prefix",
     "movie-service",
     "iam-service",
+    "client-id",
 ];
 
 /// What the command line asked for.
@@ -262,11 +275,21 @@ pub fn parse(
             .unwrap_or_else(|| default.to_owned())
     };
 
+    let client_id = setting("client-id", "PORTCULLIS_CLIENT_ID")
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty());
+    let client_secret = env("PORTCULLIS_CLIENT_SECRET").filter(|secret| !secret.is_empty());
+    if client_id.is_some() && client_secret.is_none() {
+        return Err("--client-id (PORTCULLIS_CLIENT_ID) needs PORTCULLIS_CLIENT_SECRET".into());
+    }
+
     Ok(Parsed::Run(Config {
         iam_url,
         movie_urls,
         user: setting("user", "PORTCULLIS_USER").unwrap_or_else(|| "admin".into()),
         password: setting("password", "PORTCULLIS_PASSWORD").unwrap_or_else(|| "admin".into()),
+        client_id,
+        client_secret,
         rounds: (rounds > 0).then_some(rounds),
         interval: Duration::from_millis(number("interval-ms", "PORTCULLIS_INTERVAL_MS", 1000)?),
         max_failures,
@@ -391,6 +414,21 @@ mod tests {
     }
 
     #[test]
+    fn a_client_id_takes_its_secret_from_the_environment_only() {
+        let client = config(
+            &["--client-id", "recommender"],
+            &[("PORTCULLIS_CLIENT_SECRET", "s3cret")],
+        );
+        assert_eq!(client.client_id.as_deref(), Some("recommender"));
+        assert_eq!(client.client_secret.as_deref(), Some("s3cret"));
+        assert!(!format!("{client:?}").contains("s3cret"));
+        assert!(
+            run(&["--client-secret", "s3cret"], &[]).is_err(),
+            "no such flag"
+        );
+    }
+
+    #[test]
     fn bad_input_is_a_usage_error() {
         assert!(run(&["--rounds", "many"], &[]).is_err());
         assert!(run(&["--movies", "not a url"], &[]).is_err());
@@ -401,5 +439,9 @@ mod tests {
         assert!(run(&["--allow-insecure-http", "yes"], &[]).is_err());
         assert!(run(&["--tls-root-certificates", "/nonexistent/ca.pem"], &[]).is_err());
         assert_eq!(run(&["--help"], &[]), Ok(Parsed::Help));
+        assert!(
+            run(&["--client-id", "recommender"], &[]).is_err(),
+            "no secret"
+        );
     }
 }

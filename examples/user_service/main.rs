@@ -33,7 +33,7 @@ use std::process::ExitCode;
 
 use portcullis_examples::config::UserServiceConfig;
 use portcullis_examples::registry::{self, announce};
-use portcullis_examples::{logging, server, user_service};
+use portcullis_examples::{logging, user_service};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -76,20 +76,7 @@ async fn main() -> ExitCode {
     //    SIGTERM. With a registry, the instance registers once its /readyz answers 200, and
     //    on the signal it leaves the registry first (callers stop picking it), then stops
     //    accepting; requests in flight finish before the process exits.
-    let result = async {
-        let listener = server::bind("user_service", config.common.socket_addr()?).await?;
-        let announcement = announce::announce(registry.as_ref(), &config, listener.local_addr()?)?;
-        server::serve_until(
-            "user_service",
-            listener,
-            app,
-            config.common.connection_limits(),
-            announce::shutdown_after_leaving(announcement),
-        )
-        .await?;
-        Ok::<_, Box<dyn std::error::Error>>(())
-    }
-    .await;
+    let result = announce::serve_announced("user_service", &config, app, registry.as_ref()).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -201,6 +201,34 @@ pub fn announce<S: ServiceSettings>(
     )))
 }
 
+/// The last step of each service's `main`: binds `config`'s address (printing
+/// `listening on http://...`), announces the instance in `registry` (if any) once its
+/// `/readyz` answers, and serves `app` until Ctrl-C or SIGTERM; then it leaves the registry
+/// first, stops accepting, and lets requests in flight finish.
+///
+/// # Errors
+///
+/// The address cannot be bound or parsed, `advertiseUrl` is not a URL, or the server
+/// failed.
+pub async fn serve_announced<S: ServiceSettings>(
+    service: &'static str,
+    config: &Config<S>,
+    app: axum::Router,
+    registry: Option<&EtcdRegistry>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let listener = crate::server::bind(service, config.common.socket_addr()?).await?;
+    let announcement = announce(registry, config, listener.local_addr()?)?;
+    crate::server::serve_until(
+        service,
+        listener,
+        app,
+        config.common.connection_limits(),
+        shutdown_after_leaving(announcement),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Resolves on Ctrl-C or SIGTERM, after `announcement` (if any) has left the registry:
 /// the shutdown signal for [`serve_until`](crate::server::serve_until).
 pub async fn shutdown_after_leaving(announcement: Option<Announcement>) {

@@ -40,7 +40,7 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
-    /// Whether it expires within [`RENEW_BEFORE`]: time to get a new one.
+    /// Whether it expires within 30 seconds: time to get a new one.
     pub fn is_expiring(&self) -> bool {
         self.expires_at
             .is_some_and(|at| at.saturating_duration_since(Instant::now()) < RENEW_BEFORE)

@@ -152,7 +152,8 @@ async fn refresh_token(
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct TokenParameter {
-    /// The token.
+    /// The token (an empty one is `invalid_request`).
+    #[schema(min_length = 1)]
     token: String,
     /// `access_token` or `refresh_token`: where to look first.
     token_type_hint: Option<String>,

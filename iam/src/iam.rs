@@ -277,6 +277,7 @@ impl IamBuilder {
     /// during the bootstrap is a [`ConfigError`], never a panic.
     pub async fn build(self) -> Result<Iam, ConfigError> {
         self.validate()?;
+        crate::metrics::describe();
         let throttle = LoginThrottle::new(self.throttle.clone())?;
         let key = self.resolve_key()?;
         let keys = KeyRing::new(key.clone());

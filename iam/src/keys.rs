@@ -276,6 +276,8 @@ pub struct KeyRing {
 
 struct RingState {
     current: Arc<SigningKey>,
+    /// When `current` started signing, in Unix seconds (the key-age metric).
+    current_since: u64,
     /// Public keys of former signing keys, each with the Unix second after which no token
     /// it signed is still valid.
     retired: Vec<(Jwk, u64)>,
@@ -297,6 +299,7 @@ impl KeyRing {
     pub fn new(current: SigningKey) -> Self {
         let mut state = RingState {
             current: Arc::new(current),
+            current_since: unix_now(),
             retired: Vec::new(),
             jwks: Arc::default(),
         };
@@ -333,6 +336,7 @@ impl KeyRing {
     pub(crate) fn rotate_at(&self, next: SigningKey, keep_for: Duration, now: u64) {
         let mut state = self.write();
         let former = std::mem::replace(&mut state.current, Arc::new(next));
+        state.current_since = now;
         if let Some(jwk) = former.public_jwk() {
             state
                 .retired
@@ -395,6 +399,7 @@ impl RingState {
                 keys.push(jwk.clone());
             }
         }
+        crate::metrics::keys(keys.len(), self.current_since);
         self.jwks = Arc::new(JwkSet { keys });
     }
 }

@@ -85,6 +85,7 @@ mod client_address;
 mod error;
 mod iam;
 mod keys;
+mod metrics;
 mod oauth;
 #[cfg(feature = "openapi")]
 pub mod openapi;

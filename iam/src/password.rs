@@ -9,12 +9,13 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use argon2_rust::params::Memory;
 use argon2_rust::{Algorithm, Argon2, Hasher, Params, Version};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::{ConfigError, IamError};
+use crate::{ConfigError, IamError, metrics};
 
 /// How passwords are hashed and which passwords are accepted.
 ///
@@ -263,13 +264,18 @@ impl Passwords {
         &self,
         work: impl FnOnce(&mut Hasher) -> T + Send + 'static,
     ) -> Result<T, IamError> {
+        let queued = metrics::QueuedHash::enter();
         let _permit = self
             .inner
             .permits
             .acquire()
             .await
             .map_err(|e| IamError::Hashing(e.to_string()))?;
-        self.inner.pool.run(work).await
+        drop(queued);
+        let started = Instant::now();
+        let result = self.inner.pool.run(work).await;
+        metrics::hash_duration(started.elapsed());
+        result
     }
 }
 

@@ -216,6 +216,16 @@ pub(crate) async fn json_body<T: DeserializeOwned>(request: Request) -> ApiResul
     )
 ))]
 pub(crate) async fn login(State(iam): State<Iam>, request: Request) -> ApiResult<Response> {
+    let answer = attempt_login(&iam, request).await;
+    crate::metrics::login(
+        answer
+            .as_ref()
+            .map_or_else(ApiError::status, Response::status),
+    );
+    answer
+}
+
+async fn attempt_login(iam: &Iam, request: Request) -> ApiResult<Response> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -262,7 +272,7 @@ pub(crate) async fn login(State(iam): State<Iam>, request: Request) -> ApiResult
     };
     drop(reservation);
     if verification.needs_rehash {
-        rehash(&iam, &found.id, &password).await;
+        rehash(iam, &found.id, &password).await;
     }
     let issued = iam.issue_token(&found)?;
     tracing::info!(user = %found.name, id = %found.id, "login succeeded");

@@ -121,6 +121,18 @@ impl OAuthError {
     }
 }
 
+impl OAuthError {
+    /// The `outcome` label of the token-request metric: the RFC 6749 code, or what the
+    /// 429 and 5xx answers stand for.
+    pub(crate) fn outcome(&self) -> &'static str {
+        match self {
+            Self::Throttled(_) => "throttled",
+            Self::Server(IamError::Unavailable(_)) => "unavailable",
+            _ => self.parts().1,
+        }
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let (status, error, error_description) = self.parts();

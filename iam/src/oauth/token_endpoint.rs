@@ -15,6 +15,7 @@ use super::form::read_form;
 use super::store::{GrantType, OAuthClient};
 use super::{grant_client_credentials, grant_password, grant_refresh, request_address, scope};
 use crate::iam::Iam;
+use crate::metrics;
 
 /// A successful token response (RFC 6749 section 5.1). `Debug` never shows the tokens.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,22 +124,38 @@ async fn issue(
     request: Request,
     address: Option<IpAddr>,
 ) -> Result<OAuthTokenResponse, OAuthError> {
-    let (headers, form) = read_form(request).await?;
-    let grant_type = form.require("grant_type", "grant_type is required")?;
-    let client = iam.authenticate_client(&headers, &form, address).await?;
-    let grant: GrantType = grant_type
-        .parse()
-        .map_err(|()| OAuthError::UnsupportedGrantType)?;
-    if !client.allows(grant) {
-        return Err(OAuthError::UnauthorizedClient);
-    }
-    let issued = match grant {
-        GrantType::ClientCredentials => grant_client_credentials::issue(iam, &client, &form)?,
-        GrantType::Password => grant_password::issue(iam, &client, &form, address).await?,
-        GrantType::RefreshToken => grant_refresh::issue(iam, &client, &form).await?,
+    let (headers, form) = read_form(request)
+        .await
+        .inspect_err(|err| metrics::token_request("missing", err.outcome()))?;
+    let grant = form.get("grant_type").map(str::parse::<GrantType>);
+    let grant_label = match grant {
+        Some(Ok(grant)) => grant.as_str(),
+        Some(Err(())) => "unsupported",
+        None => "missing",
     };
-    tracing::info!(client_id = %client.id, grant_type = %grant, scope = %issued.scope, "issued an access token");
-    Ok(issued)
+    let issued = async {
+        let grant = grant.ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
+        let client = iam.authenticate_client(&headers, &form, address).await?;
+        let grant = grant.map_err(|()| OAuthError::UnsupportedGrantType)?;
+        if !client.allows(grant) {
+            return Err(OAuthError::UnauthorizedClient);
+        }
+        let issued = match grant {
+            GrantType::ClientCredentials => grant_client_credentials::issue(iam, &client, &form)?,
+            GrantType::Password => grant_password::issue(iam, &client, &form, address).await?,
+            GrantType::RefreshToken => grant_refresh::issue(iam, &client, &form).await?,
+        };
+        tracing::info!(client_id = %client.id, grant_type = %grant, scope = %issued.scope, "issued an access token");
+        Ok(issued)
+    }
+    .await;
+    metrics::token_request(
+        grant_label,
+        issued
+            .as_ref()
+            .map_or_else(OAuthError::outcome, |_| "success"),
+    );
+    issued
 }
 
 /// The form of a token request, for the `OpenAPI` document only (the handler reads the

@@ -474,3 +474,54 @@ fn a_breaker_setting_out_of_range_is_a_build_error_of_the_client() {
         "{error:?}"
     );
 }
+
+/// The `outgoing_headers` hook runs on every attempt, after the request's own headers,
+/// and again on the attempt that fails over to another instance.
+#[tokio::test]
+async fn the_outgoing_headers_hook_runs_on_every_attempt() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = seen.clone();
+    let app = Router::new().route(
+        LIST,
+        get(move |headers: HeaderMap| {
+            let value = headers
+                .get_all("x-attempt")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+                .join("|");
+            record.lock().unwrap().push(value);
+            async { "[]" }
+        }),
+    );
+    let live = serve(app).await;
+    let dead = dead_address().await;
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let client = BalancedClient::builder()
+        .upstreams([&dead, &live])
+        .http_client(http())
+        .outgoing_headers(move |headers| {
+            let attempt = counter.fetch_add(1, Ordering::SeqCst);
+            headers.insert("x-attempt", attempt.to_string().parse().unwrap());
+        })
+        .build()
+        .unwrap();
+    let response = client
+        .get(LIST)
+        .header("x-attempt", "set-by-the-caller")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        2,
+        "the dead instance, then the live one"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["1"],
+        "the hook's value replaced the caller's"
+    );
+}

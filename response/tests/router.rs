@@ -613,3 +613,66 @@ async fn retry_after_and_other_api_error_headers_survive_the_layers() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()[header::RETRY_AFTER], "2");
 }
+
+/// A handler sees its request's trace (or a new one) and passes a child of it on.
+#[tokio::test]
+async fn a_handler_continues_its_requests_trace() {
+    let app = Router::new()
+        .route(
+            "/calls-out",
+            get(|| async {
+                let mut outgoing = http::HeaderMap::new();
+                portcullis_response::TraceContext::inject_current(&mut outgoing);
+                outgoing["traceparent"].to_str().unwrap().to_owned()
+            }),
+        )
+        .with_portcullis_defaults(ServiceDefaults::new());
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let request = Request::get("/calls-out")
+        .header("traceparent", incoming)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let sent = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "same trace: {sent}"
+    );
+    assert!(
+        !sent.contains("00f067aa0ba902b7"),
+        "a fresh parent id: {sent}"
+    );
+
+    let mut trace_ids = Vec::new();
+    for _ in 0..2 {
+        let response = app
+            .clone()
+            .oneshot(get_request("/calls-out"))
+            .await
+            .unwrap();
+        let sent = String::from_utf8(
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        trace_ids.push(sent[3..35].to_owned());
+    }
+    assert_ne!(
+        trace_ids[0], trace_ids[1],
+        "a new trace per untraced request"
+    );
+}

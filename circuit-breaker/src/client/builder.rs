@@ -9,6 +9,7 @@ use tower::discover::Change;
 
 use super::classify::ResponseClassifier;
 use super::follow::{Members, follow};
+use super::headers::HeaderHook;
 use super::{BalancedClient, ClientBuildError, ClientInner, Upstream, UpstreamSet};
 use crate::{CircuitBreakerBuilder, Outcome};
 
@@ -27,6 +28,7 @@ pub struct BalancedClientBuilder {
     http: Option<reqwest::Client>,
     classifier: ResponseClassifier,
     no_failover: bool,
+    outgoing_headers: HeaderHook,
 }
 
 impl BalancedClientBuilder {
@@ -116,6 +118,34 @@ impl BalancedClientBuilder {
     #[must_use]
     pub fn failover_on_connect_error(mut self, enabled: bool) -> Self {
         self.no_failover = !enabled;
+        self
+    }
+
+    /// Runs `hook` on the headers of every attempt just before it is sent (a failover's
+    /// second attempt too), e.g. to continue the trace of the request being served with
+    /// the `portcullis-response` crate's `TraceContext::inject_current`, which gives each
+    /// attempt its own span id (W3C Trace Context, section 3.2.2.3). The hook runs on the
+    /// task that sends, so it sees that task's locals.
+    ///
+    /// ```
+    /// use portcullis_circuit_breaker::BalancedClient;
+    /// use reqwest::header::{HeaderValue, USER_AGENT};
+    ///
+    /// let client = BalancedClient::builder()
+    ///     .upstream("http://127.0.0.1:8809")
+    ///     .outgoing_headers(|headers| {
+    ///         headers.insert(USER_AGENT, HeaderValue::from_static("recommendation/1.0"));
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = client;
+    /// ```
+    #[must_use]
+    pub fn outgoing_headers<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&mut reqwest::header::HeaderMap) + Send + Sync + 'static,
+    {
+        self.outgoing_headers = HeaderHook::new(hook);
         self
     }
 
@@ -212,6 +242,7 @@ impl BalancedClientBuilder {
                 set: ArcSwap::from_pointee(UpstreamSet::new(Vec::new())),
                 cursor: AtomicUsize::new(0),
                 failover: !self.no_failover,
+                outgoing_headers: self.outgoing_headers,
                 _stop_following: None,
             },
         ))

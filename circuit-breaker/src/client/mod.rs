@@ -25,6 +25,7 @@ mod builder;
 mod classify;
 mod error;
 mod follow;
+mod headers;
 mod request;
 mod set;
 mod upstream;
@@ -33,6 +34,7 @@ pub use builder::BalancedClientBuilder;
 use classify::ResponseClassifier;
 pub use classify::default_classifier;
 pub use error::{ClientBuildError, ClientError};
+use headers::HeaderHook;
 pub use request::BalancedRequest;
 use set::UpstreamSet;
 pub use upstream::Upstream;
@@ -47,6 +49,7 @@ struct ClientInner {
     set: ArcSwap<UpstreamSet>,
     cursor: AtomicUsize,
     failover: bool,
+    outgoing_headers: HeaderHook,
     /// Dropped with the client: stops the discovery task, if any.
     _stop_following: Option<oneshot::Sender<()>>,
 }
@@ -78,6 +81,7 @@ impl fmt::Debug for BalancedClient {
             )
             .field("classifier", &self.inner.classifier)
             .field("failover", &self.inner.failover)
+            .field("outgoing_headers", &self.inner.outgoing_headers)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +189,7 @@ impl BalancedClient {
                 break;
             };
             *request.url_mut() = rebase(&instance.base, request.url());
+            self.inner.outgoing_headers.apply(request.headers_mut());
             let call = self.inner.http.execute(request);
             match Admitted::new(permit, call, &self.inner.classifier).await {
                 Ok(response) => return Ok(response),

@@ -7,11 +7,12 @@ use tower::layer::layer_fn;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::TraceContext;
 use crate::finish::FinishResponse;
 use crate::limit::BodyLimit;
 use crate::request_id::{REQUEST_ID, SetRequestId};
 use crate::timeout::RequestTimeout;
-use crate::trace_context::incoming_trace_id;
+use crate::trace_context::{TraceIdText, TraceScope};
 
 use super::ServiceDefaults;
 use super::fallback::{method_not_allowed, not_found, panic_response};
@@ -48,8 +49,10 @@ pub trait RouterExt: sealed::Sealed + Sized {
     ///   `A-Z a-z 0-9 - _ . : + / =`) or generated, set on the response and recorded in a
     ///   `request` tracing span with the method and path (never the query, which may carry
     ///   secrets); each response is logged at `INFO` in that span;
-    /// - the trace id of a valid W3C `traceparent` recorded in that span as `trace_id`
-    ///   (a malformed one is ignored, see [`TraceContext`](crate::TraceContext));
+    /// - each request run in the scope of its W3C trace: the valid incoming `traceparent`
+    ///   and `tracestate`, else a new trace (a malformed header is ignored), its id
+    ///   recorded in that span as `trace_id`, and continued on outgoing calls by
+    ///   [`TraceContext::inject_current`](crate::TraceContext::inject_current);
     /// - with the `metrics` feature, requests counted and timed by route template, method
     ///   and status class (`http_metrics`).
     ///
@@ -76,6 +79,7 @@ where
             problem_json,
         } = defaults;
         let layers = ServiceBuilder::new()
+            .layer(layer_fn(TraceScope::new))
             .layer(layer_fn(SetRequestId::new))
             .layer(
                 TraceLayer::new_for_http()
@@ -112,6 +116,6 @@ fn request_span(request: &Request) -> tracing::Span {
             .get(REQUEST_ID)
             .and_then(|id| id.to_str().ok())
             .unwrap_or_default(),
-        trace_id = incoming_trace_id(request.headers()).unwrap_or_default(),
+        trace_id = TraceContext::current().map(TraceIdText).map(tracing::field::display),
     )
 }

@@ -1,17 +1,22 @@
 //! W3C Trace Context (<https://www.w3.org/TR/trace-context/>): the `traceparent` header a
-//! request arrives with, read without allocating, and the one to send on calls made on its
-//! behalf, so that a trace id follows a request from service to service.
+//! request arrives with, and the one to send on calls made on its behalf, so that a trace
+//! id follows a request from service to service.
 //!
-//! The defaults ([`RouterExt`](crate::RouterExt)) record a valid incoming trace id in the
-//! request's span (`trace_id`); a missing or malformed header is ignored, never an error
-//! (section 3.2.2: "the vendor MUST ignore the header"). Handlers that call other services
-//! take [`TraceContext::from_headers`] of their request (or [`TraceContext::new_root`]
-//! when there is none) and send [`TraceContext::child`]'s [`traceparent`](TraceContext::traceparent)
-//! with the call, and `tracestate` as it came (section 3.3.1).
+//! The defaults ([`RouterExt`](crate::RouterExt)) run each request in the scope of its
+//! trace: a valid incoming `traceparent` (with its `tracestate`), or a new trace when it is
+//! missing or malformed, which is ignored, never an error (section 3.2.2: "the vendor MUST
+//! ignore the header"). The trace id is recorded in the request's span (`trace_id`), and
+//! [`TraceContext::inject_current`] puts a child of it on any outgoing call (section
+//! 3.2.2.3: a fresh parent id per hop), with `tracestate` as it came (section 3.3.1).
 
+mod current;
 mod ids;
 
+use std::fmt;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub(crate) use current::TraceScope;
 
 /// The `traceparent` header.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -138,12 +143,14 @@ impl TraceContext {
     }
 }
 
-/// The trace id of a valid `traceparent` in `headers`, as its text (for a span field),
-/// without allocating.
-pub(crate) fn incoming_trace_id(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(TRACEPARENT)?;
-    TraceContext::parse(value.as_bytes())?;
-    value.to_str().ok().map(|text| &text[3..35])
+/// A trace id as its 32 hex digits, for a span field, without allocating.
+pub(crate) struct TraceIdText(pub(crate) TraceContext);
+
+impl fmt::Display for TraceIdText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.traceparent_text();
+        f.write_str(std::str::from_utf8(&text[3..35]).map_err(|_| fmt::Error)?)
+    }
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -187,8 +194,8 @@ mod tests {
         assert!(context.is_sampled());
         assert_eq!(context.traceparent(), VALID);
         assert_eq!(
-            incoming_trace_id(&headers(&[VALID])),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+            TraceIdText(context).to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
         );
     }
 
@@ -226,7 +233,6 @@ mod tests {
                 None,
                 "{bad:?}"
             );
-            assert_eq!(incoming_trace_id(&headers(&[bad])), None, "{bad:?}");
         }
         assert_eq!(TraceContext::from_headers(&headers(&[VALID, VALID])), None);
         assert_eq!(TraceContext::from_headers(&HeaderMap::new()), None);

@@ -22,7 +22,6 @@ use axum::response::Response;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use portcullis_circuit_breaker::{BalancedClient, CircuitBreaker, ClientBuildError, ClientError};
 use portcullis_discovery::ServiceView;
-use portcullis_response::trace_context::{TRACEPARENT, TRACESTATE};
 use portcullis_response::{ApiError, ApiResult, ErrorBody, FormOrMultipart, TraceContext};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -80,9 +79,7 @@ async fn login_route(
     FormOrMultipart(form): FormOrMultipart<LoginForm>,
 ) -> ApiResult<Response> {
     let peer = peer.map(|Extension(ConnectInfo(peer))| peer);
-    login
-        .login(form, forwarded_for(&headers, peer), trace_headers(&headers))
-        .await
+    login.login(form, forwarded_for(&headers, peer)).await
 }
 
 /// `X-Forwarded-For` for the IAM: the incoming chain (every header line, in order) with
@@ -104,20 +101,6 @@ pub fn forwarded_for(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<He
         return None;
     }
     HeaderValue::from_str(&entries.join(", ")).ok()
-}
-
-/// The W3C trace headers for the call to the IAM: the incoming trace continued with a
-/// fresh parent id (a new trace when the request came without one, or with a malformed
-/// one), and `tracestate` passed on as it came.
-pub fn trace_headers(incoming: &HeaderMap) -> HeaderMap {
-    let context =
-        TraceContext::from_headers(incoming).map_or_else(TraceContext::new_root, |c| c.child());
-    let mut headers = HeaderMap::new();
-    headers.insert(TRACEPARENT, context.traceparent());
-    if let Some(state) = incoming.get(TRACESTATE) {
-        headers.insert(TRACESTATE, state.clone());
-    }
-    headers
 }
 
 /// The login form: the original project's field names.
@@ -170,10 +153,13 @@ pub fn iam_client(
         .on_close(|| tracing::info!("IAM breaker CLOSED: the IAM answers again"))
         .on_call_timeout(|elapsed| tracing::warn!(?elapsed, "IAM call timed out"));
     // Each instance's breaker is named `user_service/<host:port>` in logs and metrics.
+    // Every call continues the trace of the request it serves (the login proxy's, the
+    // key refresh's own).
     let builder = BalancedClient::builder()
         .service_name(config.auth_service_name.clone())
         .breaker(breaker)
-        .http_client(http);
+        .http_client(http)
+        .outgoing_headers(TraceContext::inject_current);
     match view {
         Some(view) => builder.build_with_discovery(upstream_changes(view)),
         None => builder.upstreams(auth_addrs(&config.auth_addr)).build(),
@@ -187,7 +173,7 @@ impl LoginProxy {
     }
 
     /// Forwards `form` (urlencoded, with `X-Forwarded-For: forwarded_for` when given, and
-    /// the `trace` headers, see [`trace_headers`]) and
+    /// the request's W3C trace continued by the client's `outgoing_headers` hook) and
     /// passes the IAM's status, JSON body and `Retry-After` back unchanged (200 with the
     /// token, 401 for bad credentials, 429 when throttled). Transport failures, timeouts,
     /// 5xx and open breakers become 503 `upstream_unavailable`; an IAM's own 503 keeps its
@@ -196,9 +182,8 @@ impl LoginProxy {
         &self,
         form: LoginForm,
         forwarded_for: Option<HeaderValue>,
-        trace: HeaderMap,
     ) -> Result<Response, ApiError> {
-        let mut request = self.client.post(IAM_LOGIN_PATH).form(&form).headers(trace);
+        let mut request = self.client.post(IAM_LOGIN_PATH).form(&form);
         if let Some(value) = forwarded_for {
             request = request.header(X_FORWARDED_FOR, value);
         }
@@ -306,25 +291,6 @@ mod tests {
             "127.0.0.3"
         );
         assert_eq!(forwarded_for(&headers, None), None);
-    }
-
-    #[test]
-    fn the_incoming_trace_is_continued_and_a_missing_one_started() {
-        let mut incoming = HeaderMap::new();
-        incoming.insert(
-            TRACEPARENT,
-            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-        );
-        incoming.insert(TRACESTATE, HeaderValue::from_static("vendor=1"));
-        let sent = trace_headers(&incoming);
-        let context = TraceContext::from_headers(&sent).unwrap();
-        assert_eq!(context.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_ne!(context.parent_id(), "00f067aa0ba902b7");
-        assert_eq!(sent[TRACESTATE], "vendor=1");
-
-        incoming.insert(TRACEPARENT, HeaderValue::from_static("garbage"));
-        let fresh = TraceContext::from_headers(&trace_headers(&incoming)).unwrap();
-        assert_ne!(fresh.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 
     #[test]

@@ -99,6 +99,7 @@ impl Login {
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
         let builder = BalancedClient::builder()
+            .outgoing_headers(portcullis_response::TraceContext::inject_current)
             .service_name(config.iam_service.clone())
             .breaker(
                 CircuitBreaker::builder()

@@ -73,6 +73,7 @@ impl MovieSource {
             .build()
             .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
         let builder = BalancedClient::builder()
+            .outgoing_headers(portcullis_response::TraceContext::inject_current)
             .service_name(config.movie_service.clone())
             .breaker(breaker)
             .http_client(http);

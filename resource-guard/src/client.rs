@@ -4,6 +4,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use portcullis_response::TraceContext;
+use portcullis_response::trace_context::TRACEPARENT;
+
 use crate::build_error::GuardBuildError;
 
 /// A JWKS or metadata response larger than this is refused.
@@ -124,6 +127,15 @@ impl FetchClient {
     }
 }
 
+/// A `traceparent` for one fetch (W3C Trace Context): a new root trace, since a fetch is
+/// made for the guard (at build, in the background, or for any request that meets an
+/// unknown `kid`), not on behalf of one request's trace. `portcullis-response`'s
+/// [`TraceContext`] is used rather than a local generator: the guard already depends on
+/// that crate, and it is the one the services use for their own calls.
+pub(crate) fn traceparent() -> http::HeaderValue {
+    TraceContext::new_root().traceparent()
+}
+
 /// The parts of a successful response the keys need.
 pub(crate) struct Fetched {
     /// `Cache-Control: max-age`, when present.
@@ -139,6 +151,7 @@ async fn fetch_with_reqwest(
     let mut response = client
         .get(url.clone())
         .header(http::header::ACCEPT, "application/json")
+        .header(TRACEPARENT, traceparent())
         .send()
         .await?;
     if !response.status().is_success() {

@@ -116,7 +116,8 @@ fn problem_of(error: FetchError) -> (MetadataProblem, Option<BoxError>) {
         FetchError::Status(status) => (MetadataProblem::Status(status.as_u16()), None),
         FetchError::TooLarge => (MetadataProblem::TooLarge, None),
         FetchError::Json(e) => (MetadataProblem::NotJson, Some(e.into())),
-        FetchError::NoUsableKey => unreachable!("only a key set can lack keys"),
+        // Only a key set is read for keys; never met here.
+        FetchError::NoUsableKey => (MetadataProblem::NotJson, None),
     }
 }
 

@@ -16,11 +16,12 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use portcullis_response::trace_context::TRACEPARENT;
 use rustls::pki_types::CertificateDer;
 use rustls_platform_verifier::Verifier;
 
 use crate::build_error::GuardBuildError;
-use crate::client::{FetchError, Fetched, MAX_BODY_BYTES, max_age_of};
+use crate::client::{FetchError, Fetched, MAX_BODY_BYTES, max_age_of, traceparent};
 
 /// Fetches over `https://` only, follows no redirect, and gives up after its timeout.
 #[derive(Debug, Clone)]
@@ -74,6 +75,7 @@ impl TlsClient {
     async fn fetch_untimed(&self, url: &reqwest::Url) -> Result<Fetched, FetchError> {
         let request = http::Request::get(url.as_str())
             .header(http::header::ACCEPT, "application/json")
+            .header(TRACEPARENT, traceparent())
             .body(Empty::new())
             .map_err(|e| FetchError::Transport(describe(&e)))?;
         let response = self

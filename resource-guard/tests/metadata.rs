@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::StatusCode;
 use portcullis_resource_guard::jsonwebtoken::Algorithm;
 use portcullis_resource_guard::{Guard, GuardBuildError, MetadataProblem};
+use portcullis_response::TraceContext;
 use support::*;
 
 const RFC8414: &str = "/.well-known/oauth-authorization-server";
@@ -264,4 +265,31 @@ async fn issuers_that_cannot_have_metadata_are_refused_before_any_fetch() {
             .await,
         Err(GuardBuildError::TwoJwksUrls { .. })
     ));
+}
+
+#[tokio::test]
+async fn metadata_and_jwks_fetches_carry_a_fresh_traceparent() {
+    let server = DocumentServer::start().await;
+    let issuer = server.base.clone();
+    server.serve(RFC8414, metadata(&issuer, &format!("{issuer}/jwks.json")));
+    let jwks = serde_json::json!({ "keys": [public_jwk(ED25519, Algorithm::EdDSA, "k1")] });
+    server.serve("/jwks.json", jwks.to_string());
+    let guard = build(&issuer).await.unwrap();
+    let token = ed_token(ED25519, Some("k1"), &claims_of(&issuer, AUDIENCE));
+    assert_eq!(
+        call_with(&app(&guard), "/me", &token).await.status,
+        StatusCode::OK
+    );
+
+    assert_eq!(server.requested(), [RFC8414, "/jwks.json"]);
+    let contexts: Vec<TraceContext> = server
+        .traceparents()
+        .into_iter()
+        .map(|value| {
+            let value = value.expect("every fetch sends a traceparent");
+            TraceContext::parse(value.as_bytes()).expect("a valid W3C traceparent")
+        })
+        .collect();
+    // A new root trace for each fetch: made for the guard, not for a request's trace.
+    assert_ne!(contexts[0].trace_id(), contexts[1].trace_id());
 }

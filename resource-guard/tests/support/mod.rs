@@ -285,6 +285,7 @@ pub struct DocumentServer {
     pub base: String,
     documents: Arc<Mutex<HashMap<String, (StatusCode, String)>>>,
     requested: Arc<Mutex<Vec<String>>>,
+    traceparents: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl DocumentServer {
@@ -295,12 +296,17 @@ impl DocumentServer {
             base: format!("http://{addr}"),
             documents: Arc::default(),
             requested: Arc::default(),
+            traceparents: Arc::default(),
         };
         let state = server.clone();
-        let app = Router::new().fallback(move |uri: Uri| {
+        let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
             let state = state.clone();
             async move {
                 state.requested.lock().unwrap().push(uri.path().to_owned());
+                let traceparent = headers
+                    .get("traceparent")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                state.traceparents.lock().unwrap().push(traceparent);
                 match state.documents.lock().unwrap().get(uri.path()) {
                     Some((status, body)) => (
                         *status,
@@ -327,6 +333,11 @@ impl DocumentServer {
             .lock()
             .unwrap()
             .insert(path.to_owned(), (status, body.into()));
+    }
+
+    /// The `traceparent` of each request so far, in order.
+    pub fn traceparents(&self) -> Vec<Option<String>> {
+        self.traceparents.lock().unwrap().clone()
     }
 
     /// The paths asked for so far, in order.

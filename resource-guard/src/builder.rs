@@ -63,7 +63,7 @@ pub struct GuardBuilder {
 impl Default for GuardBuilder {
     fn default() -> Self {
         Self {
-            primary: TrustedIssuer::default(),
+            primary: TrustedIssuer::unset(),
             trusted: Vec::new(),
             leeway: Duration::from_secs(60),
             max_token_size: 8 * 1024,

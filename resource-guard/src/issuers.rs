@@ -39,7 +39,6 @@ use crate::keys::{KeySource, PendingKey};
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Default)]
 pub struct TrustedIssuer {
     pub(crate) issuer: Option<String>,
     pub(crate) from_metadata: bool,
@@ -67,7 +66,7 @@ impl TrustedIssuer {
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: Some(issuer.into()),
-            ..Self::default()
+            ..Self::unset()
         }
     }
 
@@ -77,7 +76,20 @@ impl TrustedIssuer {
         Self {
             issuer: Some(issuer_url.into()),
             from_metadata: true,
-            ..Self::default()
+            ..Self::unset()
+        }
+    }
+
+    /// Nothing set yet: the builder's own issuer before its setters are called. (No
+    /// public `Default`: an issuer without its `iss` is not a configuration.)
+    pub(crate) fn unset() -> Self {
+        Self {
+            issuer: None,
+            from_metadata: false,
+            audience: None,
+            keys: Vec::new(),
+            jwks_url: None,
+            key_source: None,
         }
     }
 

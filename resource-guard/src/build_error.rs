@@ -1,10 +1,11 @@
 //! [`GuardBuildError`]: what can be wrong with a guard's configuration.
 
+use std::fmt;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why [`GuardBuilder::build`](crate::GuardBuilder::build) refused a configuration.
 ///
@@ -74,19 +75,19 @@ pub enum GuardBuildError {
         /// What is wrong with it.
         reason: String,
     },
-    /// An `http://` JWKS URL whose host is not loopback, without
-    /// [`allow_insecure_http`](crate::GuardBuilder::allow_insecure_http): anyone on the path
-    /// could swap the keys.
+    /// An `http://` JWKS URL, issuer or metadata `jwks_uri` whose host is not loopback,
+    /// without [`allow_insecure_http`](crate::GuardBuilder::allow_insecure_http): anyone on
+    /// the path could swap the keys.
     #[error(
-        "the JWKS URL is plain http to {host}, which is not loopback; use https, or \
+        "a JWKS or issuer URL is plain http to {host}, which is not loopback; use https, or \
          allow_insecure_http() on a network you trust"
     )]
     InsecureHttp {
         /// The URL's host.
         host: String,
     },
-    /// An `https://` JWKS URL without the `rustls` feature.
-    #[error("an https JWKS URL needs the `rustls` feature")]
+    /// An `https://` JWKS URL or issuer without the `rustls` feature.
+    #[error("an https JWKS or issuer URL needs the `rustls` feature")]
     TlsFeatureMissing,
     /// A trusted root certificate given to the builder is not a usable X.509 certificate.
     #[error("a trusted root certificate is invalid")]
@@ -103,9 +104,92 @@ pub enum GuardBuildError {
         #[source]
         source: BoxError,
     },
-    /// A JWKS URL is set but `build` does not run inside a tokio runtime.
+    /// A JWKS URL (or [`from_issuer`](crate::GuardBuilder::from_issuer)) is set but `build`
+    /// does not run inside a tokio runtime.
     #[error("a JWKS URL needs a tokio runtime for its background refresh")]
     NoRuntime,
+    /// Two trusted issuers have the same `iss`.
+    #[error("the issuer {issuer} is trusted twice")]
+    DuplicateIssuer {
+        /// The issuer.
+        issuer: String,
+    },
+    /// An issuer given to [`from_issuer`](crate::GuardBuilder::from_issuer) is not an
+    /// `https` (or loopback `http`) URL without query or fragment (RFC 8414 section 2).
+    #[error("the issuer {issuer:?} is not a URL metadata can be read from: {reason}")]
+    InvalidIssuerUrl {
+        /// The issuer as given.
+        issuer: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An issuer has a [`jwks_url`](crate::GuardBuilder::jwks_url) and also takes one from
+    /// its metadata ([`from_issuer`](crate::GuardBuilder::from_issuer)).
+    #[error("the issuer {issuer} has a JWKS URL and reads another from its metadata; set one")]
+    TwoJwksUrls {
+        /// The issuer.
+        issuer: String,
+    },
+    /// The issuer's metadata, read once at build for
+    /// [`from_issuer`](crate::GuardBuilder::from_issuer), could not be fetched or does not
+    /// fit the issuer.
+    #[error("cannot use the metadata of issuer {issuer} at {url}: {problem}")]
+    Metadata {
+        /// The issuer as configured.
+        issuer: String,
+        /// The metadata URL last tried.
+        url: String,
+        /// What went wrong.
+        problem: MetadataProblem,
+        /// The underlying transport or JSON error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+/// What was wrong with an issuer's metadata (in [`GuardBuildError::Metadata`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataProblem {
+    /// No answer within the [fetch timeout](crate::GuardBuilder::fetch_timeout).
+    Timeout,
+    /// The connection, TLS or the request failed.
+    Unreachable,
+    /// An answer other than 2xx (redirects are not followed).
+    Status(u16),
+    /// A body over the size cap (the one of JWKS responses, 1 MiB).
+    TooLarge,
+    /// The body is not a JSON object.
+    NotJson,
+    /// The document's `issuer` is not exactly the configured issuer (RFC 8414 section
+    /// 3.3); `None` when it has no string `issuer`.
+    IssuerMismatch {
+        /// The document's `issuer`.
+        found: Option<String>,
+    },
+    /// The document has no string `jwks_uri`.
+    MissingJwksUri,
+}
+
+impl fmt::Display for MetadataProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("no answer within the fetch timeout"),
+            Self::Unreachable => f.write_str("the request failed"),
+            Self::Status(status) => write!(f, "the server answered {status}"),
+            Self::TooLarge => f.write_str("the document is larger than 1 MiB"),
+            Self::NotJson => f.write_str("the document is not a JSON object"),
+            Self::IssuerMismatch { found: Some(found) } => write!(
+                f,
+                "the document names the issuer {found:?}; RFC 8414 section 3.3 requires it \
+                 to equal the configured issuer exactly"
+            ),
+            Self::IssuerMismatch { found: None } => {
+                f.write_str("the document has no issuer (RFC 8414 section 3.3)")
+            }
+            Self::MissingJwksUri => f.write_str("the document has no jwks_uri"),
+        }
+    }
 }
 
 impl GuardBuildError {

@@ -1,30 +1,26 @@
 //! [`GuardBuilder`]: the configuration of a [`Guard`], checked once at build.
 
 use std::fmt;
-use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::Jwk;
 
+use crate::assemble::{Connect, Named};
 use crate::build_error::GuardBuildError;
 use crate::cache::TokenCache;
-use crate::client::{self, ClientSettings, JwksClient};
+use crate::client::ClientSettings;
 use crate::clock::{Clock, SystemClock};
 use crate::guard::{Guard, Inner};
 use crate::header::TypPolicy;
-use crate::jwks::{JwksKeys, JwksSettings, MAX_REFRESH};
-use crate::keys::{KeyRing, KeySource, PendingKey, SourceKeys};
+use crate::issuers::TrustedIssuer;
+use crate::keys::KeySource;
+use crate::limits::{
+    CACHE_CAPACITY, FETCH_TIMEOUT, JWKS_INTERVAL, LEEWAY, TOKEN_SIZE, count_in, duration_in,
+};
 use crate::metrics::{GuardMetrics, KeyOrigin};
-use crate::validation::ClaimRules;
-
-const LEEWAY: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(3600);
-const TOKEN_SIZE: RangeInclusive<usize> = 64..=1024 * 1024;
-const FETCH_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(300);
-const JWKS_INTERVAL: RangeInclusive<Duration> = Duration::from_secs(1)..=MAX_REFRESH;
-const CACHE_CAPACITY: RangeInclusive<usize> = 0..=10_000_000;
 
 /// Configures a [`Guard`].
 ///
@@ -45,15 +41,14 @@ const CACHE_CAPACITY: RangeInclusive<usize> = 0..=10_000_000;
 /// # }
 /// ```
 pub struct GuardBuilder {
-    issuer: Option<String>,
-    audience: Option<String>,
+    /// What `issuer`, `audience` and the key setters configure.
+    primary: TrustedIssuer,
+    /// What `trust` added.
+    trusted: Vec<TrustedIssuer>,
     leeway: Duration,
     max_token_size: usize,
     typ_policy: TypPolicy,
     realm: Option<String>,
-    keys: Vec<PendingKey>,
-    jwks_url: Option<String>,
-    key_source: Option<Arc<dyn KeySource>>,
     http_client: Option<reqwest::Client>,
     fetch_timeout: Duration,
     min_refetch_interval: Duration,
@@ -68,15 +63,12 @@ pub struct GuardBuilder {
 impl Default for GuardBuilder {
     fn default() -> Self {
         Self {
-            issuer: None,
-            audience: None,
+            primary: TrustedIssuer::unset(),
+            trusted: Vec::new(),
             leeway: Duration::from_secs(60),
             max_token_size: 8 * 1024,
             typ_policy: TypPolicy::Lenient,
             realm: None,
-            keys: Vec::new(),
-            jwks_url: None,
-            key_source: None,
             http_client: None,
             fetch_timeout: Duration::from_secs(5),
             min_refetch_interval: Duration::from_secs(60),
@@ -93,14 +85,11 @@ impl Default for GuardBuilder {
 impl fmt::Debug for GuardBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GuardBuilder")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
+            .field("issuer", &self.primary)
+            .field("trusted", &self.trusted)
             .field("leeway", &self.leeway)
             .field("max_token_size", &self.max_token_size)
             .field("typ_policy", &self.typ_policy)
-            .field("keys", &self.keys)
-            .field("jwks_url", &self.jwks_url)
-            .field("key_source", &self.key_source)
             .field("cache_capacity", &self.cache_capacity)
             .field("tls_roots", &self.tls_roots.len())
             .field("allow_insecure_http", &self.allow_insecure_http)
@@ -110,18 +99,74 @@ impl fmt::Debug for GuardBuilder {
 }
 
 impl GuardBuilder {
-    /// The exact `iss` every token must carry. Required.
+    /// The exact `iss` every token must carry. Required, unless every issuer is given
+    /// with [`trust`](Self::trust).
     #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+        self.primary.issuer = Some(issuer.into());
+        self.primary.from_metadata = false;
         self
     }
 
-    /// The audience every token's `aud` must name. Default is none: then a token that
-    /// names any audience is rejected (RFC 7519 section 4.1.3).
+    /// The issuer, with its JWKS URL read from its metadata once, at
+    /// [`build`](Self::build). Replaces [`issuer`](Self::issuer); the expected `iss` is
+    /// `issuer_url` exactly as given.
+    ///
+    /// The metadata is fetched from RFC 8414's location, the well-known suffix inserted
+    /// between the host and the issuer's path (section 3.1:
+    /// `https://example.com/issuer1` is read at
+    /// `https://example.com/.well-known/oauth-authorization-server/issuer1`); when that
+    /// answers 404, from `OpenID` Connect Discovery's, the suffix appended
+    /// (`https://example.com/issuer1/.well-known/openid-configuration`). Both are
+    /// fetched with the JWKS limits: the [fetch timeout](Self::fetch_timeout), 1 MiB, no
+    /// redirect, TLS off loopback (the `http://` rule of [`jwks_url`](Self::jwks_url)
+    /// applies to the issuer and to its `jwks_uri`).
+    ///
+    /// The document's `issuer` must equal `issuer_url` exactly (RFC 8414 section 3.3), and
+    /// its `jwks_uri` is then used as [`jwks_url`](Self::jwks_url) would be (so do not set
+    /// both). Unlike an unreachable JWKS, metadata that cannot be read fails `build` with
+    /// [`GuardBuildError::Metadata`]: without it the guard would not know where its keys
+    /// are. An issuer that is not an `https` URL without query or fragment (RFC 8414
+    /// section 2; `http` as for the JWKS) is [`GuardBuildError::InvalidIssuerUrl`].
+    ///
+    /// ```no_run
+    /// use portcullis_resource_guard::Guard;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), portcullis_resource_guard::GuardBuildError> {
+    /// let guard = Guard::builder()
+    ///     .from_issuer("https://iam.example.com") // needs the `rustls` feature
+    ///     .audience("movies")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn from_issuer(mut self, issuer_url: impl Into<String>) -> Self {
+        self.primary.issuer = Some(issuer_url.into());
+        self.primary.from_metadata = true;
+        self
+    }
+
+    /// The audience every token's `aud` must name (of the issuer set with
+    /// [`issuer`](Self::issuer) or [`from_issuer`](Self::from_issuer); issuers added with
+    /// [`trust`](Self::trust) have their own). Default is none: then a token that names
+    /// any audience is rejected (RFC 7519 section 4.1.3).
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
+        self.primary.audience = Some(audience.into());
+        self
+    }
+
+    /// Trusts one more issuer, with its own keys and audience; may be called more than
+    /// once. Each token is routed by its `iss` to its issuer, and verified with that
+    /// issuer's keys only; a token of any other issuer is refused (`401 invalid_token`)
+    /// without any key fetch. The issuer of [`issuer`](Self::issuer) and the key setters
+    /// of this builder, when set, is one more. See [`TrustedIssuer`]. Default is none.
+    #[must_use]
+    pub fn trust(mut self, issuer: TrustedIssuer) -> Self {
+        self.trusted.push(issuer);
         self
     }
 
@@ -173,8 +218,7 @@ impl GuardBuilder {
     /// hash (see [`hmac_secret`](Self::hmac_secret)). Default is no secret.
     #[must_use]
     pub fn hmac_secret_with(mut self, alg: Algorithm, secret: impl AsRef<[u8]>) -> Self {
-        self.keys
-            .push(PendingKey::Hmac(alg, secret.as_ref().to_vec()));
+        self.primary = self.primary.hmac_secret_with(alg, secret);
         self
     }
 
@@ -183,8 +227,7 @@ impl GuardBuilder {
     /// `kid` or with one no other key claims. Default is no key.
     #[must_use]
     pub fn public_key_pem(mut self, alg: Algorithm, pem: impl AsRef<[u8]>) -> Self {
-        self.keys
-            .push(PendingKey::Pem(alg, pem.as_ref().to_vec(), None));
+        self.primary = self.primary.public_key_pem(alg, pem);
         self
     }
 
@@ -196,11 +239,7 @@ impl GuardBuilder {
         pem: impl AsRef<[u8]>,
         kid: impl Into<String>,
     ) -> Self {
-        self.keys.push(PendingKey::Pem(
-            alg,
-            pem.as_ref().to_vec(),
-            Some(kid.into()),
-        ));
+        self.primary = self.primary.public_key_pem_with_kid(alg, pem, kid);
         self
     }
 
@@ -208,7 +247,7 @@ impl GuardBuilder {
     /// is no key.
     #[must_use]
     pub fn jwk(mut self, jwk: Jwk) -> Self {
-        self.keys.push(PendingKey::Jwk(Box::new(jwk)));
+        self.primary = self.primary.jwk(jwk);
         self
     }
 
@@ -223,21 +262,21 @@ impl GuardBuilder {
     /// not fail `build`: keys are fetched again in the background and on demand.
     #[must_use]
     pub fn jwks_url(mut self, url: impl AsRef<str>) -> Self {
-        self.jwks_url = Some(url.as_ref().to_owned());
+        self.primary = self.primary.jwks_url(url);
         self
     }
 
     /// Trusts the keys of an in-process [`KeySource`] (the IAM's key ring). Default is none.
     #[must_use]
     pub fn key_source(mut self, source: impl KeySource) -> Self {
-        self.key_source = Some(Arc::new(source));
+        self.primary = self.primary.key_source(source);
         self
     }
 
     /// Like [`key_source`](Self::key_source), for a source already in an `Arc`.
     #[must_use]
     pub fn key_source_arc(mut self, source: Arc<dyn KeySource>) -> Self {
-        self.key_source = Some(source);
+        self.primary = self.primary.key_source_arc(source);
         self
     }
 
@@ -321,26 +360,25 @@ impl GuardBuilder {
         self
     }
 
-    /// Checks the configuration, converts the keys and, with a JWKS URL, makes a first
-    /// fetch (whose failure is logged, not returned) and starts the background refresh.
+    /// Checks the configuration, converts the keys, reads the metadata of an issuer given
+    /// with [`from_issuer`](Self::from_issuer) and, with a JWKS URL, makes a first fetch
+    /// (whose failure is logged, not returned) and starts the background refresh.
     ///
-    /// Every mistake is a [`GuardBuildError`], never a panic: a missing issuer or key, a
-    /// short HMAC secret, a value out of its documented range, an insecure or invalid
-    /// JWKS URL, or (with a JWKS URL) no tokio runtime. An `https://` URL without an
+    /// Every mistake is a [`GuardBuildError`], never a panic: a missing issuer or key, an
+    /// issuer trusted twice, a short HMAC secret, a value out of its documented range, an
+    /// insecure or invalid JWKS or issuer URL, metadata that cannot be read or names
+    /// another issuer, or (with a JWKS URL) no tokio runtime. An `https://` URL without an
     /// [`http_client`](Self::http_client) fails here if there is no CA certificate to
     /// trust (install `ca-certificates` in slim images, or add a
     /// [`tls_root_certificate`](Self::tls_root_certificate)).
     pub async fn build(self) -> Result<Guard, GuardBuildError> {
-        let issuer = self
-            .issuer
-            .filter(|i| !i.is_empty())
-            .ok_or(GuardBuildError::MissingIssuer)?;
-        if self.audience.as_deref() == Some("") {
-            return Err(GuardBuildError::EmptyAudience);
+        let mut configs = Vec::with_capacity(1 + self.trusted.len());
+        // The builder's own issuer counts once anything is set on it, or when it is all.
+        if !self.primary.is_unset() || self.trusted.is_empty() {
+            configs.push(self.primary);
         }
-        if self.keys.is_empty() && self.jwks_url.is_none() && self.key_source.is_none() {
-            return Err(GuardBuildError::NoKey);
-        }
+        configs.extend(self.trusted);
+        let named = Named::check_all(configs)?;
         duration_in("leeway", self.leeway, &LEEWAY, "at most an hour")?;
         count_in(
             "max_token_size",
@@ -361,131 +399,76 @@ impl GuardBuilder {
         }) {
             return Err(GuardBuildError::InvalidRealm);
         }
-        let allow_short = self.allow_short_hmac_secret;
-        let static_keys = KeyRing {
-            keys: self
-                .keys
-                .into_iter()
-                .map(|key| key.convert(allow_short))
-                .collect::<Result<_, _>>()?,
+        let fetches = named.iter().any(Named::fetches);
+        if fetches {
+            duration_in(
+                "fetch_timeout",
+                self.fetch_timeout,
+                &FETCH_TIMEOUT,
+                "more than zero and at most 5 minutes",
+            )?;
+            duration_in(
+                "min_refetch_interval",
+                self.min_refetch_interval,
+                &JWKS_INTERVAL,
+                "1 second to 24 hours",
+            )?;
+            duration_in(
+                "refresh_interval",
+                self.refresh_interval,
+                &JWKS_INTERVAL,
+                "1 second to 24 hours",
+            )?;
+        }
+        let checked = named
+            .into_iter()
+            .map(|issuer| issuer.check(self.allow_short_hmac_secret, self.allow_insecure_http))
+            .collect::<Result<Vec<_>, _>>()?;
+        if fetches && tokio::runtime::Handle::try_current().is_err() {
+            return Err(GuardBuildError::NoRuntime);
+        }
+        let connect = Connect {
+            client: ClientSettings {
+                custom: self.http_client,
+                timeout: self.fetch_timeout,
+                roots: self.tls_roots,
+            },
+            min_refetch_interval: self.min_refetch_interval,
+            refresh_interval: self.refresh_interval,
+            allow_insecure_http: self.allow_insecure_http,
+            leeway: self.leeway.as_secs(),
+            clock: Arc::clone(&self.clock),
+            generation: Arc::new(AtomicU64::new(0)),
         };
-        let generation = Arc::new(AtomicU64::new(0));
-        let mut refresher = None;
-        let jwks = match self.jwks_url {
-            None => None,
-            Some(url) => {
-                duration_in(
-                    "fetch_timeout",
-                    self.fetch_timeout,
-                    &FETCH_TIMEOUT,
-                    "more than zero and at most 5 minutes",
-                )?;
-                duration_in(
-                    "min_refetch_interval",
-                    self.min_refetch_interval,
-                    &JWKS_INTERVAL,
-                    "1 second to 24 hours",
-                )?;
-                duration_in(
-                    "refresh_interval",
-                    self.refresh_interval,
-                    &JWKS_INTERVAL,
-                    "1 second to 24 hours",
-                )?;
-                let url = client::check_url(&url, self.allow_insecure_http)?;
-                if tokio::runtime::Handle::try_current().is_err() {
-                    return Err(GuardBuildError::NoRuntime);
-                }
-                let client = JwksClient::new(
-                    &url,
-                    ClientSettings {
-                        custom: self.http_client,
-                        timeout: self.fetch_timeout,
-                        roots: self.tls_roots,
-                    },
-                )?;
-                let on_change_generation = Arc::clone(&generation);
-                let jwks = Arc::new(JwksKeys::new(
-                    JwksSettings {
-                        url,
-                        client,
-                        min_refetch_interval: self.min_refetch_interval,
-                        refresh_interval: self.refresh_interval,
-                    },
-                    Arc::clone(&self.clock),
-                    Box::new(move || {
-                        on_change_generation.fetch_add(1, Ordering::AcqRel);
-                    }),
-                ));
-                let first_delay = match jwks.refresh().await {
-                    Ok(ttl) => ttl.mul_f32(0.9),
-                    Err(error) => {
-                        tracing::warn!(%error, "first JWKS fetch failed; retrying in the background");
-                        self.min_refetch_interval.min(Duration::from_secs(1))
-                    }
-                };
-                refresher = Some(JwksKeys::spawn_refresher(&jwks, first_delay));
-                Some(jwks)
-            }
-        };
-        let source = self.key_source.map(SourceKeys::new);
+        let mut issuers = Vec::with_capacity(checked.len());
+        let mut refreshers = Vec::new();
+        for issuer in checked {
+            let (keys, refresher) = issuer.connect(&connect).await?;
+            issuers.push(keys);
+            refreshers.extend(refresher);
+        }
         let metrics = GuardMetrics::register();
-        metrics.keys(KeyOrigin::Static, static_keys.keys.len());
-        if let Some(source) = &source {
-            metrics.keys(KeyOrigin::KeySource, source.ring().0.keys.len());
+        let static_count = issuers.iter().map(|i| i.static_keys.keys.len()).sum();
+        metrics.keys(KeyOrigin::Static, static_count);
+        if issuers.iter().any(|i| i.source.is_some()) {
+            let source_count = issuers
+                .iter()
+                .filter_map(|i| i.source.as_ref())
+                .map(|source| source.ring().0.keys.len())
+                .sum();
+            metrics.keys(KeyOrigin::KeySource, source_count);
         }
         let cache = (self.cache_capacity > 0).then(|| TokenCache::new(self.cache_capacity));
         Ok(Guard::from_inner(Inner {
-            rules: ClaimRules {
-                issuer,
-                audience: self.audience,
-                leeway: self.leeway.as_secs(),
-            },
+            issuers,
             max_token_size: self.max_token_size,
             typ_policy: self.typ_policy,
             realm: self.realm,
-            static_keys,
-            jwks,
-            source,
             cache,
-            generation,
+            generation: connect.generation,
             clock: self.clock,
-            refresher,
+            refreshers,
             metrics,
         }))
-    }
-}
-
-fn duration_in(
-    setting: &'static str,
-    value: Duration,
-    range: &RangeInclusive<Duration>,
-    allowed: &'static str,
-) -> Result<(), GuardBuildError> {
-    if range.contains(&value) {
-        Ok(())
-    } else {
-        Err(GuardBuildError::OutOfRange {
-            setting,
-            value,
-            allowed,
-        })
-    }
-}
-
-fn count_in(
-    setting: &'static str,
-    value: usize,
-    range: &RangeInclusive<usize>,
-    allowed: &'static str,
-) -> Result<(), GuardBuildError> {
-    if range.contains(&value) {
-        Ok(())
-    } else {
-        Err(GuardBuildError::CountOutOfRange {
-            setting,
-            value,
-            allowed,
-        })
     }
 }

@@ -1,13 +1,16 @@
-//! The HTTP(S) client that fetches a JWKS: which one is used for a URL, the rule that
-//! keeps key sets off plain HTTP on the network, and the fetch itself.
+//! The HTTP(S) client that fetches a JWKS or an issuer's metadata: which one is used for a
+//! URL, the rule that keeps keys off plain HTTP on the network, and the fetch itself.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+use portcullis_response::TraceContext;
+use portcullis_response::trace_context::TRACEPARENT;
+
 use crate::build_error::GuardBuildError;
 
-/// A JWKS response larger than this is refused.
-pub(crate) const MAX_JWKS_BYTES: usize = 1024 * 1024;
+/// A JWKS or metadata response larger than this is refused.
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Why a fetch failed (logged, never sent to clients).
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +25,7 @@ pub(crate) enum FetchError {
     TimedOut,
     #[error("unexpected status {0}")]
     Status(reqwest::StatusCode),
-    #[error("the key set is larger than {MAX_JWKS_BYTES} bytes")]
+    #[error("the response is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
     #[error("the key set is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -31,7 +34,7 @@ pub(crate) enum FetchError {
 }
 
 /// How the builder asked for the client to be made.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ClientSettings {
     /// The application's own client, used as given.
     pub(crate) custom: Option<reqwest::Client>,
@@ -41,9 +44,7 @@ pub(crate) struct ClientSettings {
     pub(crate) roots: Vec<Vec<u8>>,
 }
 
-/// Parses the JWKS URL and refuses what must not be fetched from: schemes other than
-/// `http` and `https`, `https` without the `rustls` feature, and plain `http` to a host
-/// that is not loopback unless `allow_insecure_http`.
+/// Parses the JWKS URL and refuses what must not be fetched from (see [`check_scheme`]).
 pub(crate) fn check_url(
     url: &str,
     allow_insecure_http: bool,
@@ -51,6 +52,15 @@ pub(crate) fn check_url(
     let url = reqwest::Url::parse(url).map_err(|e| GuardBuildError::InvalidJwksUrl {
         reason: e.to_string(),
     })?;
+    check_scheme(url, allow_insecure_http)
+}
+
+/// Refuses schemes other than `http` and `https`, `https` without the `rustls` feature,
+/// and plain `http` to a host that is not loopback unless `allow_insecure_http`.
+pub(crate) fn check_scheme(
+    url: reqwest::Url,
+    allow_insecure_http: bool,
+) -> Result<reqwest::Url, GuardBuildError> {
     let host = url.host_str().unwrap_or_default();
     match url.scheme() {
         "https" if cfg!(feature = "rustls") => Ok(url),
@@ -76,7 +86,7 @@ fn is_loopback(host: &str) -> bool {
 
 /// What fetches the key set.
 #[derive(Debug, Clone)]
-pub(crate) enum JwksClient {
+pub(crate) enum FetchClient {
     /// reqwest: the default for `http://`, and any client the application gives.
     Reqwest(reqwest::Client),
     /// rustls on `ring`: the default for `https://` (feature `rustls`).
@@ -84,7 +94,7 @@ pub(crate) enum JwksClient {
     Tls(crate::tls::TlsClient),
 }
 
-impl JwksClient {
+impl FetchClient {
     /// The client for `url`: the application's own if given, else reqwest for `http://`
     /// and rustls on `ring` for `https://`, both with the fetch timeout and no redirects.
     pub(crate) fn new(
@@ -107,7 +117,7 @@ impl JwksClient {
             .map_err(|e| GuardBuildError::HttpClient { source: e.into() })
     }
 
-    /// Fetches `url`: at most [`MAX_JWKS_BYTES`], a 2xx status required.
+    /// Fetches `url`: at most [`MAX_BODY_BYTES`], a 2xx status required.
     pub(crate) async fn fetch(&self, url: &reqwest::Url) -> Result<Fetched, FetchError> {
         match self {
             Self::Reqwest(client) => fetch_with_reqwest(client, url).await,
@@ -117,11 +127,20 @@ impl JwksClient {
     }
 }
 
+/// A `traceparent` for one fetch (W3C Trace Context): a new root trace, since a fetch is
+/// made for the guard (at build, in the background, or for any request that meets an
+/// unknown `kid`), not on behalf of one request's trace. `portcullis-response`'s
+/// [`TraceContext`] is used rather than a local generator: the guard already depends on
+/// that crate, and it is the one the services use for their own calls.
+pub(crate) fn traceparent() -> http::HeaderValue {
+    TraceContext::new_root().traceparent()
+}
+
 /// The parts of a successful response the keys need.
 pub(crate) struct Fetched {
     /// `Cache-Control: max-age`, when present.
     pub(crate) max_age: Option<Duration>,
-    /// The body, at most [`MAX_JWKS_BYTES`] long.
+    /// The body, at most [`MAX_BODY_BYTES`] long.
     pub(crate) body: Vec<u8>,
 }
 
@@ -132,6 +151,7 @@ async fn fetch_with_reqwest(
     let mut response = client
         .get(url.clone())
         .header(http::header::ACCEPT, "application/json")
+        .header(TRACEPARENT, traceparent())
         .send()
         .await?;
     if !response.status().is_success() {
@@ -140,13 +160,13 @@ async fn fetch_with_reqwest(
     let max_age = max_age_of(response.headers());
     if response
         .content_length()
-        .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
     {
         return Err(FetchError::TooLarge);
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(FetchError::TooLarge);
         }
         body.extend_from_slice(&chunk);

@@ -1,9 +1,10 @@
 //! [`Guard`]: verifies tokens, with the verified-token cache in front.
 //!
 //! The order of the checks: the size cap, the cache (these exact bytes verified before?),
-//! the split into three parts, the header ([`crate::header`]), the key bound to the
-//! token's algorithm ([`crate::keys`]), the signature ([`crate::signature`]), then the
-//! claims ([`crate::validation`]).
+//! the split into three parts, the header ([`crate::header`]), the issuer named by `iss`
+//! ([`crate::routing`]), the key of that issuer bound to the token's algorithm
+//! ([`crate::keys`]), the signature ([`crate::signature`]), then the claims
+//! ([`crate::validation`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,13 +20,12 @@ use crate::claims::{Claims, RawClaims, Verified};
 use crate::clock::Clock;
 use crate::error::{GuardError, TokenRejection};
 use crate::header::{self, TypPolicy};
-use crate::jwks::JwksKeys;
-use crate::keys::{self, KeyRing, SourceKeys};
+use crate::keys::{self, KeyRing};
 use crate::metrics::{GuardMetrics, KeyOrigin};
 use crate::middleware::GuardLayer;
+use crate::routing::{self, IssuerKeys};
 use crate::signature;
 use crate::token::{self, Parts};
-use crate::validation::ClaimRules;
 
 /// Validates bearer tokens: cheap to clone (an `Arc` inside), shared by every layer
 /// made from it.
@@ -39,24 +39,23 @@ pub struct Guard {
 
 /// Everything a built guard holds; made by [`GuardBuilder::build`].
 pub(crate) struct Inner {
-    pub(crate) rules: ClaimRules,
+    /// The trusted issuers, at least one, each `iss` once.
+    pub(crate) issuers: Vec<IssuerKeys>,
     pub(crate) max_token_size: usize,
     pub(crate) typ_policy: TypPolicy,
     pub(crate) realm: Option<String>,
-    pub(crate) static_keys: KeyRing,
-    pub(crate) jwks: Option<Arc<JwksKeys>>,
-    pub(crate) source: Option<SourceKeys>,
     pub(crate) cache: Option<TokenCache>,
     /// Bumped whenever the dynamic keys change; cached tokens of older generations are misses.
     pub(crate) generation: Arc<AtomicU64>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) refresher: Option<tokio::task::AbortHandle>,
+    /// The background refreshes of the JWKS, one per issuer with a JWKS.
+    pub(crate) refreshers: Vec<tokio::task::AbortHandle>,
     pub(crate) metrics: GuardMetrics,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(refresher) = &self.refresher {
+        for refresher in &self.refreshers {
             refresher.abort();
         }
     }
@@ -66,14 +65,9 @@ impl fmt::Debug for Guard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         f.debug_struct("Guard")
-            .field("issuer", &inner.rules.issuer)
-            .field("audience", &inner.rules.audience)
-            .field("leeway", &inner.rules.leeway)
+            .field("issuers", &inner.issuers)
             .field("max_token_size", &inner.max_token_size)
             .field("typ_policy", &inner.typ_policy)
-            .field("static_keys", &inner.static_keys)
-            .field("jwks", &inner.jwks)
-            .field("key_source", &inner.source)
             .field("cache", &inner.cache.is_some())
             .finish_non_exhaustive()
     }
@@ -82,15 +76,22 @@ impl fmt::Debug for Guard {
 /// The outcome of a verification that never waits.
 pub(crate) enum Attempt {
     Done(Result<Arc<Verified>, GuardError>),
-    /// The token names a key we may learn by fetching the JWKS again.
-    NeedsKeys(Option<String>),
+    /// The token names a key we may learn by fetching its issuer's JWKS again.
+    NeedsKeys(Refetch),
+}
+
+/// Which JWKS to fetch again, and for which `kid`.
+pub(crate) struct Refetch {
+    /// The index of the token's issuer.
+    issuer: usize,
+    kid: Option<String>,
 }
 
 /// Why a full verification did not succeed.
 enum Failure {
     Rejected(GuardError),
-    /// No trusted key matches, and fetching the JWKS again may help (the token's `kid`).
-    UnknownKey(Option<String>),
+    /// No trusted key matches, and fetching the issuer's JWKS again may help.
+    UnknownKey(Refetch),
 }
 
 impl From<TokenRejection> for Failure {
@@ -100,7 +101,9 @@ impl From<TokenRejection> for Failure {
 }
 
 impl Guard {
-    /// A builder; [`issuer`](GuardBuilder::issuer) and one key source are required.
+    /// A builder; an issuer ([`issuer`](GuardBuilder::issuer),
+    /// [`from_issuer`](GuardBuilder::from_issuer) or [`trust`](GuardBuilder::trust)) with
+    /// a key source is required.
     pub fn builder() -> GuardBuilder {
         GuardBuilder::default()
     }
@@ -156,8 +159,8 @@ impl Guard {
     async fn verify_uncounted(&self, token: &str) -> Result<Arc<Verified>, GuardError> {
         match self.try_verify(token, true) {
             Attempt::Done(result) => result,
-            Attempt::NeedsKeys(kid) => {
-                if let Some(jwks) = &self.inner.jwks {
+            Attempt::NeedsKeys(Refetch { issuer, kid }) => {
+                if let Some(jwks) = &self.inner.issuers[issuer].jwks {
                     jwks.refetch_for_unknown_kid(kid.as_deref()).await;
                 }
                 match self.try_verify(token, false) {
@@ -212,19 +215,21 @@ impl Guard {
                 Attempt::Done(Ok(verified))
             }
             Err(Failure::Rejected(error)) => Attempt::Done(Err(error)),
-            Err(Failure::UnknownKey(kid)) => Attempt::NeedsKeys(kid),
+            Err(Failure::UnknownKey(refetch)) => Attempt::NeedsKeys(refetch),
         }
     }
 
     fn current_generation(&self) -> u64 {
-        if let Some(source) = &self.inner.source {
-            let (ring, changed) = source.ring();
-            if changed {
-                self.inner.generation.fetch_add(1, Ordering::AcqRel);
-                self.inner
-                    .metrics
-                    .keys(KeyOrigin::KeySource, ring.keys.len());
-            }
+        let mut changed = false;
+        let mut keys = 0;
+        for source in self.inner.issuers.iter().filter_map(|i| i.source.as_ref()) {
+            let (ring, this_changed) = source.ring();
+            changed |= this_changed;
+            keys += ring.keys.len();
+        }
+        if changed {
+            self.inner.generation.fetch_add(1, Ordering::AcqRel);
+            self.inner.metrics.keys(KeyOrigin::KeySource, keys);
         }
         self.inner.generation.load(Ordering::Acquire)
     }
@@ -238,18 +243,27 @@ impl Guard {
     ) -> Result<(Verified, u64), Failure> {
         let inner = &*self.inner;
         let header = header::check(parts.header, inner.typ_policy)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(parts.payload)
+            .map_err(|_| TokenRejection::Malformed)?;
+        // `iss` picks the issuer, before the signature and for nothing else.
+        let index = routing::route(&inner.issuers, &payload)?;
+        let issuer = &inner.issuers[index];
 
-        let jwks_ring = inner.jwks.as_ref().map(|jwks| jwks.ring());
-        let source_ring = inner.source.as_ref().map(|source| source.ring().0);
+        let jwks_ring = issuer.jwks.as_ref().map(|jwks| jwks.ring());
+        let source_ring = issuer.source.as_ref().map(|source| source.ring().0);
         let mut rings: Vec<&KeyRing> = Vec::with_capacity(3);
-        rings.push(&inner.static_keys);
+        rings.push(&issuer.static_keys);
         rings.extend(jwks_ring.as_deref());
         rings.extend(source_ring.as_deref());
         let candidates = match keys::candidates(&rings, header.kid.as_deref(), header.alg) {
             Ok(candidates) => candidates,
             Err(TokenRejection::UnknownKey) => {
-                return Err(match &inner.jwks {
-                    Some(_) if may_fetch => Failure::UnknownKey(header.kid),
+                return Err(match &issuer.jwks {
+                    Some(_) if may_fetch => Failure::UnknownKey(Refetch {
+                        issuer: index,
+                        kid: header.kid,
+                    }),
                     Some(jwks) if !jwks.is_loaded() => {
                         Failure::Rejected(GuardError::KeysUnavailable)
                     }
@@ -260,11 +274,8 @@ impl Guard {
         };
         signature::verify(parts, &candidates, header.alg)?;
 
-        let payload = URL_SAFE_NO_PAD
-            .decode(parts.payload)
-            .map_err(|_| TokenRejection::Malformed)?;
         let raw = RawClaims::parse(&payload)?;
-        let (claims, expires_at) = inner.rules.check(raw, now).map_err(Failure::Rejected)?;
+        let (claims, expires_at) = issuer.rules.check(raw, now).map_err(Failure::Rejected)?;
         Ok((
             Verified {
                 claims,

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde::Deserialize;
 
-use crate::client::{FetchError, Fetched, JwksClient};
+use crate::client::{FetchClient, FetchError, Fetched};
 use crate::clock::Clock;
 use crate::keys::KeyRing;
 use crate::metrics::{FetchResult, JwksMetrics};
@@ -23,7 +23,7 @@ pub(crate) const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Clone)]
 pub(crate) struct JwksSettings {
     pub(crate) url: reqwest::Url,
-    pub(crate) client: JwksClient,
+    pub(crate) client: FetchClient,
     pub(crate) min_refetch_interval: Duration,
     pub(crate) refresh_interval: Duration,
 }
@@ -278,7 +278,7 @@ mod tests {
         let keys = JwksKeys::new(
             JwksSettings {
                 url: "http://127.0.0.1:1/jwks.json".parse().unwrap(),
-                client: JwksClient::Reqwest(reqwest::Client::new()),
+                client: FetchClient::Reqwest(reqwest::Client::new()),
                 min_refetch_interval: Duration::from_secs(60),
                 refresh_interval: Duration::from_secs(300),
             },

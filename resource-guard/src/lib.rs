@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod assemble;
 mod build_error;
 mod builder;
 mod cache;
@@ -9,23 +10,28 @@ mod clock;
 mod error;
 mod guard;
 mod header;
+mod issuers;
 mod jwks;
 mod keys;
+mod limits;
+mod metadata;
 mod metrics;
 pub mod middleware;
+mod routing;
 mod signature;
 #[cfg(feature = "rustls")]
 mod tls;
 mod token;
 mod validation;
 
-pub use build_error::GuardBuildError;
+pub use build_error::{GuardBuildError, MetadataProblem};
 pub use builder::GuardBuilder;
 pub use claims::Claims;
 pub use clock::{Clock, SystemClock};
 pub use error::{GuardError, TokenRejection};
 pub use guard::Guard;
 pub use header::TypPolicy;
+pub use issuers::TrustedIssuer;
 pub use jsonwebtoken;
 pub use jsonwebtoken::Algorithm;
 pub use keys::KeySource;

@@ -35,6 +35,8 @@ pub(crate) enum FetchResult {
 
 #[cfg(feature = "metrics")]
 mod enabled {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use metrics::{Counter, Gauge, counter, describe_counter, describe_gauge, gauge};
 
     use super::{FetchResult, KeyOrigin};
@@ -210,8 +212,10 @@ mod enabled {
         (FetchResult::InvalidBody, "invalid_body"),
     ];
 
-    /// The fetch metrics of one guard's JWKS.
-    pub(crate) struct JwksMetrics(Option<([Counter; RESULTS.len()], Gauge)>);
+    /// The fetch metrics of one JWKS. The keys gauge is shared by every JWKS of the
+    /// process (a guard may trust several issuers), so each adds the change in its own
+    /// count, and takes its keys out when dropped.
+    pub(crate) struct JwksMetrics(Option<([Counter; RESULTS.len()], Gauge, AtomicUsize)>);
 
     impl JwksMetrics {
         pub(crate) fn register() -> Self {
@@ -224,16 +228,29 @@ mod enabled {
                 "Verification keys the guard trusts, by where they come from."
             );
             let fetches = RESULTS.map(|(_, result)| counter!(FETCHES, "result" => result));
-            Self(Some((fetches, keys_gauge(KeyOrigin::Jwks))))
+            Self(Some((
+                fetches,
+                keys_gauge(KeyOrigin::Jwks),
+                AtomicUsize::new(0),
+            )))
         }
 
         /// Counts a fetch; after a usable one, `keys` is how many keys the set gave.
         pub(crate) fn fetched(&self, result: FetchResult, keys: Option<usize>) {
-            if let Some((fetches, gauge)) = &self.0 {
+            if let Some((fetches, gauge, counted)) = &self.0 {
                 fetches[result as usize].increment(1);
                 if let Some(keys) = keys {
-                    gauge.set(keys as f64);
+                    let before = counted.swap(keys, Ordering::Relaxed);
+                    gauge.increment(keys as f64 - before as f64);
                 }
+            }
+        }
+    }
+
+    impl Drop for JwksMetrics {
+        fn drop(&mut self) {
+            if let Some((_, gauge, counted)) = &self.0 {
+                gauge.decrement(counted.load(Ordering::Relaxed) as f64);
             }
         }
     }

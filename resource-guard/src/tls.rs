@@ -16,11 +16,12 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use portcullis_response::trace_context::TRACEPARENT;
 use rustls::pki_types::CertificateDer;
 use rustls_platform_verifier::Verifier;
 
 use crate::build_error::GuardBuildError;
-use crate::client::{FetchError, Fetched, MAX_JWKS_BYTES, max_age_of};
+use crate::client::{FetchError, Fetched, MAX_BODY_BYTES, max_age_of, traceparent};
 
 /// Fetches over `https://` only, follows no redirect, and gives up after its timeout.
 #[derive(Debug, Clone)]
@@ -74,6 +75,7 @@ impl TlsClient {
     async fn fetch_untimed(&self, url: &reqwest::Url) -> Result<Fetched, FetchError> {
         let request = http::Request::get(url.as_str())
             .header(http::header::ACCEPT, "application/json")
+            .header(TRACEPARENT, traceparent())
             .body(Empty::new())
             .map_err(|e| FetchError::Transport(describe(&e)))?;
         let response = self
@@ -90,10 +92,10 @@ impl TlsClient {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared_length.is_some_and(|len| len > MAX_JWKS_BYTES as u64) {
+        if declared_length.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
             return Err(FetchError::TooLarge);
         }
-        let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
+        let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
             .collect()
             .await
             .map_err(|e| {

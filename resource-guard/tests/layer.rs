@@ -156,6 +156,104 @@ async fn require_role_and_scope_layers_answer_403() {
     );
 }
 
+/// The claims of a `client_credentials` token as the IAM issues it: the client acts for
+/// itself, so `sub` and `name` are its id, it has no role, and its scopes are one
+/// space-separated string (RFC 9068 section 2.2).
+fn client_claims(scope: &str) -> serde_json::Value {
+    let now = now();
+    json!({
+        "sub": "reco-client",
+        "name": "reco-client",
+        "role": "",
+        "roles": [],
+        "client_id": "reco-client",
+        "scope": scope,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": "c1",
+    })
+}
+
+#[tokio::test]
+async fn client_tokens_pass_scope_checks_and_fail_role_checks() {
+    #[derive(Deserialize)]
+    struct ClientId {
+        client_id: Option<String>,
+    }
+    async fn who(claims: Claims<ClientId>) -> String {
+        format!(
+            "{}:{}",
+            claims.sub,
+            claims.extra.client_id.unwrap_or_default()
+        )
+    }
+    let guard = guard().await;
+    let app = Router::new()
+        .route(
+            "/write",
+            post(|| async { "written" }).route_layer(require_scope("movies:write")),
+        )
+        .route("/read", get(who).route_layer(require_scope("movies:read")))
+        .route(
+            "/delete",
+            get(|| async { "deleted" }).route_layer(require_scope("movies:delete")),
+        )
+        .route(
+            "/admin",
+            get(|| async { "admin area" }).route_layer(require_role("admin")),
+        )
+        .layer(guard.layer());
+    let token = token_with(&client_claims("movies:read movies:write"));
+
+    let reply = call_with(&app, "/read", &token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.text(), "reco-client:reco-client");
+    let request = http::Request::post("/write")
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // RFC 6750 section 3.1: a valid token without the scope is 403 insufficient_scope,
+    // naming the scope needed.
+    let reply = call_with(&app, "/delete", &token).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reply.challenge(),
+        "Bearer error=\"insufficient_scope\", error_description=\"The token lacks the required scope\", scope=\"movies:delete\""
+    );
+    assert_eq!(reply.error().code, 1007);
+
+    // A client has no role: a role check refuses it the same way, whatever its scopes.
+    let reply = call_with(&app, "/admin", &token).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reply.challenge(),
+        "Bearer error=\"insufficient_scope\", error_description=\"The token lacks the required role\", scope=\"admin\""
+    );
+    assert_eq!(reply.error().code, 1007);
+
+    // Nor does a scope named like the role stand in for it, or a role claim left out.
+    let mut claims = client_claims("admin movies:read");
+    claims.as_object_mut().unwrap().remove("role");
+    claims.as_object_mut().unwrap().remove("roles");
+    let token = token_with(&claims);
+    assert_eq!(
+        call_with(&app, "/read", &token).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call_with(&app, "/admin", &token).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
 #[tokio::test]
 async fn a_require_layer_without_a_guard_answers_401() {
     let app = Router::new().route(

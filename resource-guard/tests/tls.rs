@@ -5,8 +5,8 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use http::StatusCode;
 use portcullis_resource_guard::jsonwebtoken::jwk::JwkSet;
@@ -49,9 +49,12 @@ fn test_pki() -> TestPki {
     }
 }
 
+/// The request heads an HTTPS server read, as text.
+type Heads = Arc<Mutex<Vec<String>>>;
+
 /// An HTTPS server on 127.0.0.1 that answers every request with `set`; counts the
-/// requests that completed a TLS handshake.
-async fn https_jwks_server(pki: &TestPki, set: JwkSet) -> (SocketAddr, Arc<AtomicUsize>) {
+/// requests that completed a TLS handshake, and keeps their heads.
+async fn https_jwks_server(pki: &TestPki, set: JwkSet) -> (SocketAddr, Arc<AtomicUsize>, Heads) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -67,11 +70,14 @@ async fn https_jwks_server(pki: &TestPki, set: JwkSet) -> (SocketAddr, Arc<Atomi
     let addr = listener.local_addr().unwrap();
     let served = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&served);
+    let heads = Heads::default();
+    let recorded = Arc::clone(&heads);
     let body = serde_json::to_string(&set).unwrap();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             let counter = Arc::clone(&counter);
+            let recorded = Arc::clone(&recorded);
             let body = body.clone();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(stream).await else {
@@ -86,6 +92,10 @@ async fn https_jwks_server(pki: &TestPki, set: JwkSet) -> (SocketAddr, Arc<Atomi
                         Ok(n) => request.extend_from_slice(&buffer[..n]),
                     }
                 }
+                recorded
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&request).into_owned());
                 let reply = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
@@ -95,7 +105,7 @@ async fn https_jwks_server(pki: &TestPki, set: JwkSet) -> (SocketAddr, Arc<Atomi
             });
         }
     });
-    (addr, served)
+    (addr, served, heads)
 }
 
 fn token() -> String {
@@ -114,7 +124,7 @@ fn key_set() -> JwkSet {
 #[tokio::test]
 async fn a_jwks_over_https_with_a_custom_root_is_trusted() {
     let pki = test_pki();
-    let (addr, served) = https_jwks_server(&pki, key_set()).await;
+    let (addr, served, heads) = https_jwks_server(&pki, key_set()).await;
     for host in [addr.to_string(), format!("localhost:{}", addr.port())] {
         let guard = Guard::builder()
             .issuer(ISSUER)
@@ -129,12 +139,23 @@ async fn a_jwks_over_https_with_a_custom_root_is_trusted() {
         assert_eq!(reply.json()["name"], "ann");
     }
     assert!(served.load(Ordering::SeqCst) >= 2);
+    // Each fetch carries a W3C traceparent (a new root trace each time).
+    for head in heads.lock().unwrap().iter() {
+        let traceparent = head
+            .lines()
+            .find_map(|line| line.strip_prefix("traceparent: "))
+            .unwrap_or_else(|| panic!("no traceparent in {head:?}"));
+        assert!(
+            portcullis_response::TraceContext::parse(traceparent.as_bytes()).is_some(),
+            "{traceparent}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn an_untrusted_certificate_fails_closed() {
     let pki = test_pki();
-    let (addr, served) = https_jwks_server(&pki, key_set()).await;
+    let (addr, served, _) = https_jwks_server(&pki, key_set()).await;
     // Trusts another CA, not the one that signed the server's certificate.
     let other = test_pki();
     for roots in [vec![], vec![other.ca.to_vec()]] {

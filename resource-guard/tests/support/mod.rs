@@ -1,6 +1,7 @@
 //! Shared test helpers: real keys, hand-built tokens, a real JWKS server on 127.0.0.1.
 #![allow(dead_code, unreachable_pub, clippy::needless_pass_by_value)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderMap, Request, StatusCode, header};
+use http::{HeaderMap, Request, StatusCode, Uri, header};
 use http_body_util::BodyExt;
 use portcullis_resource_guard::jsonwebtoken::jwk::{Jwk, JwkSet};
 use portcullis_resource_guard::jsonwebtoken::{Algorithm, EncodingKey};
@@ -274,4 +275,102 @@ pub fn assert_invalid_token(reply: &Reply, description: &str) {
     let body = reply.error();
     assert_eq!(body.message, description);
     assert!(body.code == 1005 || body.code == 1006, "code {}", body.code);
+}
+
+/// A server on 127.0.0.1 answering set paths with set bodies (404 elsewhere), and
+/// recording every path it was asked for: issuer metadata in the tests.
+#[derive(Clone)]
+pub struct DocumentServer {
+    /// `http://127.0.0.1:<port>`, no trailing slash.
+    pub base: String,
+    documents: Arc<Mutex<HashMap<String, (StatusCode, String)>>>,
+    requested: Arc<Mutex<Vec<String>>>,
+    traceparents: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl DocumentServer {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Self {
+            base: format!("http://{addr}"),
+            documents: Arc::default(),
+            requested: Arc::default(),
+            traceparents: Arc::default(),
+        };
+        let state = server.clone();
+        let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+            let state = state.clone();
+            async move {
+                state.requested.lock().unwrap().push(uri.path().to_owned());
+                let traceparent = headers
+                    .get("traceparent")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                state.traceparents.lock().unwrap().push(traceparent);
+                match state.documents.lock().unwrap().get(uri.path()) {
+                    Some((status, body)) => (
+                        *status,
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body.clone(),
+                    )
+                        .into_response(),
+                    None => StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        server
+    }
+
+    /// Answers `path` with 200 and `body`.
+    pub fn serve(&self, path: &str, body: impl Into<String>) {
+        self.serve_with(path, StatusCode::OK, body);
+    }
+
+    /// Answers `path` with `status` and `body`.
+    pub fn serve_with(&self, path: &str, status: StatusCode, body: impl Into<String>) {
+        self.documents
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), (status, body.into()));
+    }
+
+    /// The `traceparent` of each request so far, in order.
+    pub fn traceparents(&self) -> Vec<Option<String>> {
+        self.traceparents.lock().unwrap().clone()
+    }
+
+    /// The paths asked for so far, in order.
+    pub fn requested(&self) -> Vec<String> {
+        self.requested.lock().unwrap().clone()
+    }
+}
+
+/// An RFC 8414 metadata document.
+pub fn metadata(issuer: &str, jwks_uri: &str) -> String {
+    json!({
+        "issuer": issuer,
+        "jwks_uri": jwks_uri,
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "response_types_supported": [],
+    })
+    .to_string()
+}
+
+/// The IAM's claims, issued by `issuer` for `audience`.
+pub fn claims_of(issuer: &str, audience: &str) -> Value {
+    let mut claims = iam_claims();
+    claims["iss"] = issuer.into();
+    claims["aud"] = audience.into();
+    claims
+}
+
+/// A token with these claims, signed with an Ed25519 private key (PEM), with `kid` if given.
+pub fn ed_token(private_pem: &str, kid: Option<&str>, claims: &Value) -> String {
+    sign_raw(
+        &header("EdDSA", kid).to_string(),
+        &claims.to_string(),
+        &EncodingKey::from_ed_pem(private_pem.as_bytes()).unwrap(),
+        Algorithm::EdDSA,
+    )
 }

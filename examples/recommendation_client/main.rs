@@ -146,7 +146,9 @@ async fn main() -> ExitCode {
                 });
             }
             Err(error) => {
-                eprintln!("recommendation_client: cannot serve the breaker page on {addr}: {error}");
+                eprintln!(
+                    "recommendation_client: cannot serve the breaker page on {addr}: {error}"
+                );
                 return ExitCode::from(EXIT_USAGE);
             }
         }

@@ -1,7 +1,7 @@
 //! End to end, in a real browser: the recommendation client's breaker page
 //! (`--breaker-view`) follows a movie service outage live, without a reload.
 //!
-//! Headless chromium is driven over the Chrome DevTools Protocol (a WebSocket of JSON
+//! Headless chromium is driven over the Chrome `DevTools` Protocol (a WebSocket of JSON
 //! messages): the page is opened once, then the state cell is read with
 //! `Runtime.evaluate` while the movie service is killed and started again on the same
 //! port. The page shows `closed`, then `open` with the time left, then `closed` again.
@@ -61,7 +61,7 @@ fn is_root() -> bool {
     })
 }
 
-/// Headless chromium with its DevTools endpoint on a free port, profile in `profile`.
+/// Headless chromium with its `DevTools` endpoint on a free port, profile in `profile`.
 fn start_chromium(binary: &PathBuf, profile: &TempDir) -> (Process, String) {
     let mut command = Command::new(binary);
     command
@@ -104,7 +104,7 @@ fn start_chromium(binary: &PathBuf, profile: &TempDir) -> (Process, String) {
     }
 }
 
-/// A DevTools protocol connection: one command at a time, events skipped.
+/// A `DevTools` protocol connection: one command at a time, events skipped.
 struct DevTools {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,

@@ -37,7 +37,7 @@ const RESET_TIMEOUT_MS: u64 = 4000;
 /// Chromium: `CHROMIUM`, else `chromium` (Debian) or `chromium-browser` on `PATH`.
 fn find_chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMIUM") {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
     }
     let on_path: Vec<PathBuf> = std::env::var_os("PATH")
         .into_iter()

@@ -28,6 +28,14 @@
 //! PORTCULLIS_CLIENT_SECRET=... cargo run --example recommendation_client -- --client-id recommender
 //! ```
 //!
+//! A live page of the breakers, updated as they open and close (Server-Sent Events; open
+//! it in a browser while you stop and start the movie service):
+//!
+//! ```sh
+//! cargo run --example recommendation_client -- --rounds 0 --breaker-view 127.0.0.1:8810
+//! # then open http://127.0.0.1:8810/breakers
+//! ```
+//!
 //! `--help` lists every flag and its environment variable, and the exit codes.
 //!
 //! Output: human-readable logs on stderr (`RUST_LOG` sets the level); on stdout one
@@ -45,6 +53,7 @@
 //! breaker: state=closed upstreams=http://127.0.0.1:8809=closed
 //! recommendation: "Alien" source=live state=closed round=12
 //! summary: rounds=12 live=8 fallback=4 none=0
+//! breaker_view: listening url=http://127.0.0.1:8810/breakers   (first, with --breaker-view)
 //! ```
 
 //!
@@ -123,7 +132,29 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    // 5. Rounds until done or Ctrl-C.
+    // 5. With --breaker-view, the breakers' live page, served while the rounds run.
+    if let Some(addr) = config.breaker_view {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let local = listener.local_addr().unwrap_or(addr);
+                println!("breaker_view: listening url=http://{local}/breakers");
+                let app = source.breaker_view().router();
+                tokio::spawn(async move {
+                    if let Err(error) = axum::serve(listener, app).await {
+                        tracing::error!(%error, "the breaker page stopped");
+                    }
+                });
+            }
+            Err(error) => {
+                eprintln!(
+                    "recommendation_client: cannot serve the breaker page on {addr}: {error}"
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+
+    // 6. Rounds until done or Ctrl-C.
     tokio::select! {
         code = run(&config, &source, registry.as_ref()) => code,
         _ = tokio::signal::ctrl_c() => {

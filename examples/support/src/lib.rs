@@ -5,6 +5,7 @@
 //!
 //! | module              | job |
 //! |---------------------|-----|
+//! | [`breaker_view`]    | `GET /breakers`: a live page of the circuit breakers, over Server-Sent Events |
 //! | [`config`]          | each service's configuration: file, `PORTCULLIS_*` variables, secrets |
 //! | [`logging`]         | console and rotated JSON-file logs |
 //! | [`metrics`]         | `GET /metrics`: the Prometheus exporter of the libraries' metrics |
@@ -23,6 +24,7 @@
 //! tests can reach the same code without path-attribute includes.
 #![warn(missing_docs)]
 
+pub mod breaker_view;
 pub mod config;
 pub mod logging;
 pub mod metrics;

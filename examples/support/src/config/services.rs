@@ -43,6 +43,10 @@ pub struct MovieSettings {
     /// How long the login breaker stays open before a trial call, in milliseconds
     /// (doubled after each failed trial, up to 60 s).
     pub login_reset_timeout_ms: u64,
+    /// Serves `GET /breakers`, a live page of the login proxy's breakers (one per IAM
+    /// instance). Off by default: the page shows the IAM instances' internal addresses
+    /// to anyone who can reach the service (docs/security.md).
+    pub breaker_view_enabled: bool,
 }
 
 impl Default for MovieSettings {
@@ -53,6 +57,7 @@ impl Default for MovieSettings {
             login_call_timeout_ms: 5_000,
             login_max_failures: 3,
             login_reset_timeout_ms: 10_000,
+            breaker_view_enabled: false,
         }
     }
 }

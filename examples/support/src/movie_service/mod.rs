@@ -17,6 +17,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::{RefOr, Schema};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::breaker_view::BreakerView;
 use crate::config::MovieServiceConfig;
 use crate::mongo::{connect_mongodb, mongodb_target};
 use crate::movies::{MemoryMovieStore, MongoMovieStore, Movie, MovieGenre, MovieStore};
@@ -105,6 +106,10 @@ pub async fn build(
     let iam = login::iam_client(&config.service, http, iam_view.as_ref())?;
     let keys_from_registry = iam_view.is_some().then(|| iam.clone());
     let guard = token_guard(config, jwks_client, keys_from_registry).await?;
+    let breaker_view = config
+        .service
+        .breaker_view_enabled
+        .then(|| BreakerView::new([iam.clone()]));
     let login = LoginProxy::new(iam);
 
     // Movies and genres are one generic resource; the login proxy is its own route. Each
@@ -118,7 +123,17 @@ pub async fn build(
 
     // The guard checks any bearer token present and lets anonymous requests through;
     // handlers that need a user take `Claims`, so the rule sits beside the handler.
-    let app = api.layer(guard.optional_layer()).merge(swagger(openapi));
+    let mut app = api.layer(guard.optional_layer()).merge(swagger(openapi));
+    // With breakerViewEnabled, the login proxy's breakers as a live page (outside the token
+    // guard: a browser's EventSource cannot send a bearer token). Its event streams end
+    // at the shutdown signal, so that the graceful shutdown does not wait for viewers.
+    if let Some(view) = breaker_view {
+        tracing::warn!(
+            "breakerViewEnabled: GET /breakers shows the IAM instances' addresses to every client"
+        );
+        view.close_on(crate::server::shutdown_signal());
+        app = app.merge(view.router());
+    }
 
     let ready: ReadyCheck = Arc::new(move || {
         let store = Arc::clone(&store);
@@ -710,5 +725,41 @@ mod tests {
         }
         // The third call met an open breaker: it says when to retry.
         assert!(last.unwrap().headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[tokio::test]
+    async fn the_breaker_page_is_served_only_when_enabled() {
+        let (status, _, _) = call(&app().await, "GET", "/breakers", None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "off by default");
+
+        let mut config = MovieServiceConfig::default();
+        config.service.auth_addr = "http://127.0.0.1:9".to_owned();
+        config.service.breaker_view_enabled = true;
+        let app = build(&config, None).await.unwrap();
+        let page = app
+            .clone()
+            .oneshot(Request::get("/breakers").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        // The stream's first event names the IAM instance's breaker.
+        let events = app
+            .oneshot(
+                Request::get("/breakers/events")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(events.status(), StatusCode::OK);
+        let mut body = events.into_body().into_data_stream();
+        let chunk = futures_util::StreamExt::next(&mut body)
+            .await
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8_lossy(&chunk);
+        assert!(text.starts_with("event: snapshot"), "{text}");
+        assert!(text.contains("user_service/127.0.0.1:9"), "{text}");
     }
 }

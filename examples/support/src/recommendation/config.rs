@@ -43,6 +43,9 @@ OPTIONS (each also read from the environment variable shown):
                                                        PORTCULLIS_MOVIE_SERVICE_NAME [default: movie_service]
     --iam-service NAME      the IAM's name in the registry
                                                        PORTCULLIS_IAM_SERVICE_NAME [default: user_service]
+    --breaker-view ADDR     serve a live page of the breakers at http://ADDR/breakers while the
+                            client runs (it shows the movie service addresses: bind loopback)
+                                                       PORTCULLIS_BREAKER_VIEW [default: off]
     -h, --help              print this text
 
 Base URLs may carry a path prefix (a gateway route such as
@@ -94,6 +97,8 @@ pub struct Config {
     pub movie_service: String,
     /// The IAM's name in the registry.
     pub iam_service: String,
+    /// Where to serve the live breaker page (`--breaker-view`); `None`: not served.
+    pub breaker_view: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -120,12 +125,13 @@ impl std::fmt::Debug for Config {
             .field("registry_prefix", &self.registry_prefix)
             .field("movie_service", &self.movie_service)
             .field("iam_service", &self.iam_service)
+            .field("breaker_view", &self.breaker_view)
             .finish()
     }
 }
 
 /// The flags that take a value.
-const FLAGS: [&str; 17] = [
+const FLAGS: [&str; 18] = [
     "iam",
     "movies",
     "user",
@@ -143,6 +149,7 @@ const FLAGS: [&str; 17] = [
     "movie-service",
     "iam-service",
     "client-id",
+    "breaker-view",
 ];
 
 /// What the command line asked for.
@@ -283,6 +290,18 @@ pub fn parse(
         return Err("--client-id (PORTCULLIS_CLIENT_ID) needs PORTCULLIS_CLIENT_SECRET".into());
     }
 
+    let breaker_view = match setting("breaker-view", "PORTCULLIS_BREAKER_VIEW")
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("") => None,
+        Some(addr) => Some(addr.parse().map_err(|_| {
+            format!(
+                "--breaker-view (PORTCULLIS_BREAKER_VIEW) must be an address such as 127.0.0.1:8810, not {addr:?}"
+            )
+        })?),
+    };
+
     Ok(Parsed::Run(Config {
         iam_url,
         movie_urls,
@@ -318,6 +337,7 @@ pub fn parse(
             "movie_service",
         ),
         iam_service: name("iam-service", "PORTCULLIS_IAM_SERVICE_NAME", "user_service"),
+        breaker_view,
     }))
 }
 
@@ -426,6 +446,16 @@ mod tests {
             run(&["--client-secret", "s3cret"], &[]).is_err(),
             "no such flag"
         );
+    }
+
+    #[test]
+    fn the_breaker_view_is_off_unless_an_address_is_given() {
+        assert_eq!(config(&[], &[]).breaker_view, None);
+        let on = config(&["--breaker-view", "127.0.0.1:0"], &[]);
+        assert_eq!(on.breaker_view, Some(([127, 0, 0, 1], 0).into()));
+        let from_env = config(&[], &[("PORTCULLIS_BREAKER_VIEW", "127.0.0.1:8810")]);
+        assert_eq!(from_env.breaker_view, Some(([127, 0, 0, 1], 8810).into()));
+        assert!(run(&["--breaker-view", "localhost"], &[]).is_err());
     }
 
     #[test]

@@ -101,6 +101,12 @@ impl MovieSource {
         crate::registry::follow::wait_for_any(&self.client, within).await
     }
 
+    /// A live page of the instances' breakers (`--breaker-view`), instances that join
+    /// later included.
+    pub fn breaker_view(&self) -> crate::breaker_view::BreakerView {
+        crate::breaker_view::BreakerView::new([self.client.clone()])
+    }
+
     /// The aggregate state for the output lines: `closed` when every breaker is closed,
     /// `open` when none admits a call, `half_open` while one probes, else `degraded`.
     pub fn state(&self) -> &'static str {

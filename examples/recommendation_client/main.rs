@@ -69,6 +69,7 @@ use portcullis_examples::recommendation::login::{Login, LoginError, Token};
 use portcullis_examples::recommendation::movies::{Fetch, MovieSource};
 use portcullis_examples::recommendation::recommend::{Movie, recommend};
 use portcullis_examples::registry::{self, EtcdRegistry, RegistryTarget};
+use portcullis_response::TraceContext;
 
 /// Exit code: some round had neither a live list nor a fallback.
 const EXIT_NO_RECOMMENDATION: u8 = 1;
@@ -203,12 +204,14 @@ async fn run(config: &Config, source: &MovieSource, registry: Option<&EtcdRegist
             tokio::time::sleep(config.interval).await;
         }
         tally.rounds += 1;
+        // One W3C trace per round: its login and list calls carry the same trace id.
+        let trace = TraceContext::new_root();
 
         // Steps 5-14 of the access flow (docs/flows.md): authenticate when there is no token
         // yet or it is about to expire. The list itself is public in the seed, so a failed
         // login does not stop the round.
         if token.as_ref().is_none_or(Token::is_expiring) {
-            match login.token().await {
+            match trace.scope(login.token()).await {
                 Ok(new_token) => token = Some(new_token),
                 Err(LoginError::Rejected) => return ExitCode::from(EXIT_BAD_CREDENTIALS),
                 Err(LoginError::Unavailable) => {}
@@ -216,14 +219,18 @@ async fn run(config: &Config, source: &MovieSource, registry: Option<&EtcdRegist
         }
 
         // Steps 15-21: the list, with the token, through the breaker.
-        let mut outcome = source.fetch(token.as_ref().map(|t| t.value.as_str())).await;
+        let mut outcome = trace
+            .scope(source.fetch(token.as_ref().map(|t| t.value.as_str())))
+            .await;
         if matches!(outcome, Fetch::Unauthorized) {
             // The token expired or the IAM rotated its keys: log in again, once.
             token = None;
-            match login.token().await {
+            match trace.scope(login.token()).await {
                 Ok(new_token) => {
                     token = Some(new_token);
-                    outcome = source.fetch(token.as_ref().map(|t| t.value.as_str())).await;
+                    outcome = trace
+                        .scope(source.fetch(token.as_ref().map(|t| t.value.as_str())))
+                        .await;
                 }
                 Err(LoginError::Rejected) => return ExitCode::from(EXIT_BAD_CREDENTIALS),
                 Err(LoginError::Unavailable) => {}

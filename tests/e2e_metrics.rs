@@ -3,7 +3,9 @@
 //! and the movie service with its login breaker's and token guard's families after the
 //! seed's flow.
 
-use portcullis_examples::testing::{ADMIN_PASSWORD, Stack, http_client};
+use portcullis_examples::testing::{
+    ADMIN_PASSWORD, Service, Stack, example_command, free_port, http_client,
+};
 
 #[tokio::test]
 async fn each_service_serves_its_metrics_by_route_template() {
@@ -261,4 +263,34 @@ fn the_prometheus_config_scrapes_every_compose_instance() {
         "2 user and 3 movie instances: {advertised:?}"
     );
     assert_eq!(scraped, advertised);
+}
+
+/// With `metricsPort`, `/metrics` is served on that listener only, not beside the API.
+#[tokio::test]
+async fn metrics_port_moves_metrics_to_a_listener_of_their_own() {
+    let metrics_port = free_port();
+    let mut command = example_command("user_service");
+    command
+        .env("PORTCULLIS_PORT", "0")
+        .env("PORTCULLIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("PORTCULLIS_METRICS_PORT", metrics_port.to_string());
+    let users = Service::start("user_service", command);
+    let client = http_client();
+    client.get(users.url("/healthz")).send().await.unwrap();
+    let on_api = client.get(users.url("/metrics")).send().await.unwrap();
+    assert_eq!(on_api.status(), 404, "not beside the API any more");
+    let scraped = client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"portcullis_http_requests_total{method="GET",route="/healthz",status="2xx"} 1"#
+        ),
+        "the API's requests are counted: {text}"
+    );
+    assert!(text.contains("portcullis_iam_signing_keys"), "{text}");
 }

@@ -2,12 +2,22 @@
 //! `metrics` features) in the Prometheus text format, from one recorder per process.
 //!
 //! The exporter is `metrics-exporter-prometheus` without its HTTP listener: the services
-//! serve the text on their own port, outside the token guard, like `/healthz`.
+//! serve the text on their own port, outside the token guard, like `/healthz`, or on a
+//! listener of its own when `metricsPort` is set ([`serve_on_own_port`]).
 
 use std::sync::OnceLock;
 
+use std::error::Error;
+use std::net::SocketAddr;
+
+use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
+use axum::routing::get;
+use portcullis_response::{RouterExt, ServiceDefaults};
+use tokio::net::TcpListener;
+
+use crate::config::CommonConfig;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// The histogram buckets of every `_seconds` metric: 1 ms to 10 s.
@@ -42,4 +52,41 @@ pub async fn render() -> impl IntoResponse {
         )],
         prometheus().render(),
     )
+}
+
+/// With `metricsPort` set, binds it and serves `GET /metrics` there, alone, for the life
+/// of the process (with the same connection limits as the API; nothing to drain at
+/// shutdown), and prints `metrics on http://ADDR/metrics`. `None` when `metricsPort` is
+/// empty: [`finish_router`](crate::server::finish_router) then routes `/metrics` beside
+/// the API.
+///
+/// # Errors
+///
+/// An unusable `metricsPort`, or an address that cannot be bound.
+pub async fn serve_on_own_port(
+    config: &CommonConfig,
+) -> Result<Option<SocketAddr>, Box<dyn Error + Send + Sync>> {
+    let Some(addr) = config.metrics_addr()? else {
+        return Ok(None);
+    };
+    prometheus();
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|error| format!("metricsPort {addr}: {error}"))?;
+    let bound = listener.local_addr()?;
+    let app = Router::new()
+        .route("/metrics", get(render))
+        .with_portcullis_defaults(ServiceDefaults::new());
+    let limits = config.connection_limits();
+    tokio::spawn(async move {
+        let forever = std::future::pending::<()>();
+        if let Err(error) =
+            crate::server::serve_until("metrics", listener, app, limits, forever).await
+        {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    });
+    println!("metrics on http://{bound}/metrics");
+    tracing::info!(%bound, "metrics served on their own listener");
+    Ok(Some(bound))
 }

@@ -40,13 +40,18 @@ pub type ReadyCheck =
 pub fn finish_router(app: Router, config: &CommonConfig, ready: ReadyCheck) -> Router {
     // Installed before the first request is counted.
     crate::metrics::prometheus();
+    // Prometheus metrics, outside the token guard like the probes, unless they have a
+    // listener of their own (`metricsPort`, `crate::metrics::serve_on_own_port`).
+    let app = if config.metrics_port.trim().is_empty() {
+        app.route("/metrics", get(crate::metrics::render))
+    } else {
+        app
+    };
     let app = app
         // Liveness: the process answers. Never touches a dependency.
         .route("/healthz", get(|| async { Message::new("ok") }))
         // Readiness: the store answers; load balancers stop sending traffic otherwise.
         .route("/readyz", get(readyz).with_state(ready))
-        // Prometheus metrics, outside the token guard like the probes.
-        .route("/metrics", get(crate::metrics::render))
         .with_portcullis_defaults(
             ServiceDefaults::new()
                 .body_limit(config.body_limit_bytes)

@@ -109,6 +109,7 @@ pub async fn build(config: &UserServiceConfig) -> Result<Router, Box<dyn Error +
     let mut openapi = ApiDoc::openapi();
     openapi.merge(iam.openapi());
     let app = iam.router().merge(swagger(openapi));
+    crate::metrics::serve_on_own_port(common).await?;
     Ok(finish_router(app, common, ready))
 }
 

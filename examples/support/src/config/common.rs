@@ -112,6 +112,12 @@ pub struct CommonConfig {
     /// its registration. Empty (the default): nothing for Traefik.
     #[serde(deserialize_with = "string_or_number")]
     pub traefik_root_key: String,
+    /// Where `GET /metrics` is served: empty (the default) on `port` beside the API;
+    /// otherwise on its own listener at this address, in `port`'s forms (`":9464"`,
+    /// `"9464"`, `"0.0.0.0:9464"`), and not on `port`: for a scrape network apart from
+    /// the clients'.
+    #[serde(deserialize_with = "string_or_number")]
+    pub metrics_port: String,
 }
 
 impl Default for CommonConfig {
@@ -151,6 +157,7 @@ impl Default for CommonConfig {
             registry_weight: 1,
             deregister_delay_ms: 1_000,
             traefik_root_key: String::new(),
+            metrics_port: String::new(),
         }
     }
 }
@@ -159,6 +166,14 @@ impl CommonConfig {
     /// The address to bind: `port` parsed, host 127.0.0.1 unless `port` names one.
     pub fn socket_addr(&self) -> Result<SocketAddr, ConfigError> {
         parse_listen_addr(&self.port)
+    }
+
+    /// The address of the metrics listener, when `metricsPort` asks for one of its own.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.metrics_port.trim().is_empty() {
+            return Ok(None);
+        }
+        parse_listen_addr(&self.metrics_port).map(Some)
     }
 
     /// The request deadline (at least a second).

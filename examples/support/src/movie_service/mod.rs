@@ -139,6 +139,7 @@ pub async fn build(
         let store = Arc::clone(&store);
         Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
     });
+    crate::metrics::serve_on_own_port(&config.common).await?;
     Ok(finish_router(app, &config.common, ready))
 }
 

@@ -39,6 +39,9 @@ const CLIENT_SECRET: &str = "the fleet's client secret, 32 bytes or more";
 /// The same on every instance, as `oauthHashKey` must be in a fleet (a test value).
 const HASH_KEY: &str = "the fleet's OAuth hash key, 32 bytes or more";
 
+/// How many times two instances race to rotate one refresh token.
+const RACE_ROUNDS: usize = 8;
+
 /// The oauth2 client of one instance: token, revocation and introspection URLs set.
 type Client = BasicClient<EndpointNotSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointSet>;
 
@@ -307,25 +310,59 @@ async fn a_reuse_detected_at_one_instance_revokes_the_family_at_both() {
         BasicErrorResponseType::InvalidGrant
     );
 
-    // Both instances rotate the same token at once: exactly one wins, the other's use is
-    // a reuse, and nothing of the family survives.
-    let s0 = refresh_token_of(&fleet.password_grant(two).await);
-    let (at_one, at_two) = tokio::join!(fleet.refresh(one, &s0), fleet.refresh(two, &s0));
-    let (won, lost) = match (at_one, at_two) {
-        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
-        (Ok(_), Ok(_)) => panic!("both instances rotated the same refresh token"),
-        (Err(a), Err(b)) => panic!("neither instance rotated the token: {a:?}, {b:?}"),
-    };
-    assert_eq!(lost, BasicErrorResponseType::InvalidGrant);
-    assert!(!fleet.refresh_active(one, &s0).await);
-    if let Some(s1) = won.refresh_token() {
+    // Both instances rotate the same token at once: at most one wins, the other's use is
+    // a reuse, and nothing of the family survives it. A race is a matter of timing, so it
+    // is run several times, each on a new family.
+    let mut survivors = Vec::new();
+    for round in 0..RACE_ROUNDS {
+        let s0 = refresh_token_of(&fleet.password_grant(round % 2).await);
+        let (at_one, at_two) = tokio::join!(fleet.refresh(one, &s0), fleet.refresh(two, &s0));
+        let won = match (at_one, at_two) {
+            (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => {
+                assert_eq!(lost, BasicErrorResponseType::InvalidGrant);
+                Some(won)
+            }
+            (Ok(_), Ok(_)) => panic!("round {round}: both instances rotated the same token"),
+            // Both refused is safe (the family is revoked either way): the claim's winner
+            // can find the token revoked by the loser's reuse before it marks it used.
+            (Err(a), Err(b)) => {
+                assert_eq!(
+                    (a, b),
+                    (
+                        BasicErrorResponseType::InvalidGrant,
+                        BasicErrorResponseType::InvalidGrant
+                    )
+                );
+                None
+            }
+        };
+        assert!(!fleet.refresh_active(one, &s0).await);
+        let Some(s1) = won.as_ref().and_then(TokenResponse::refresh_token) else {
+            continue;
+        };
         for n in [one, two] {
-            assert_eq!(
-                fleet.refresh(n, s1).await.unwrap_err(),
-                BasicErrorResponseType::InvalidGrant,
-                "instance {}: the winner's refresh token outlived the reuse",
-                n + 1
-            );
+            if let Ok(next) = fleet.refresh(n, s1).await {
+                survivors.push(format!(
+                    "round {round}: the winner's refresh token was refreshed at instance {} \
+                     after the reuse (a new one: {})",
+                    n + 1,
+                    next.refresh_token().is_some()
+                ));
+                break;
+            }
         }
     }
+    // SERVER BUG (reported to the lead, not fixed here: iam/ is not this test's to change).
+    // The reuse path revokes the family with one multi-document update (`revoke_where`,
+    // `update_many` on `familyId`), which is not atomic against the winner's insert of its
+    // new token and its second look at the presented one (grant_refresh.rs): the update
+    // can match the family before the new token exists and write the presented token's
+    // `revoked` only after the winner looked, so the winner's new refresh token stays
+    // active. RFC 9700 section 4.14.2 wants the family's active token revoked once a reuse
+    // is detected. Seen on FerretDB in about one run in five of a single race.
+    assert!(
+        survivors.is_empty(),
+        "refresh tokens outlived a detected reuse:\n{}",
+        survivors.join("\n")
+    );
 }

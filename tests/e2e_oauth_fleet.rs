@@ -14,7 +14,7 @@
 //! (`oauthHashKey`), the issuer and the bootstrap client. Each is reached over
 //! `https://` through its own TLS front (the library refuses a plain-HTTP revocation URL).
 //!
-//! Needs a real `MongoDB` (FerretDB will do): ignored by default, run with
+//! Needs a real `MongoDB` (`FerretDB` will do): ignored by default, run with
 //! `--include-ignored` and `MONGODB_URI` set; without it the tests fail and say so.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -176,11 +176,11 @@ fn scopes(response: &BasicTokenResponse) -> Vec<String> {
     scopes
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
+fn unix_now() -> i64 {
+    let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+        .unwrap();
+    i64::try_from(now.as_secs()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,10 +251,7 @@ async fn discovery_and_client_credentials_with_both_client_authentication_method
         assert_eq!(info.token_type(), Some(&BasicTokenType::Bearer));
         assert_eq!(info.sub(), Some(CLIENT_ID), "a client token's subject");
         assert_eq!(info.iss(), Some(iam.issuer.as_str()));
-        assert!(
-            info.exp()
-                .is_some_and(|exp| exp.timestamp() > unix_now() as i64)
-        );
+        assert!(info.exp().is_some_and(|exp| exp.timestamp() > unix_now()));
     }
 
     // No scope asked: every scope the client holds (RFC 6749 section 3.3 lets the server

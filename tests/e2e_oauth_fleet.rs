@@ -352,14 +352,11 @@ async fn a_reuse_detected_at_one_instance_revokes_the_family_at_both() {
             }
         }
     }
-    // SERVER BUG (reported to the lead, not fixed here: iam/ is not this test's to change).
-    // The reuse path revokes the family with one multi-document update (`revoke_where`,
-    // `update_many` on `familyId`), which is not atomic against the winner's insert of its
-    // new token and its second look at the presented one (grant_refresh.rs): the update
-    // can match the family before the new token exists and write the presented token's
-    // `revoked` only after the winner looked, so the winner's new refresh token stays
-    // active. RFC 9700 section 4.14.2 wants the family's active token revoked once a reuse
-    // is detected. Seen on FerretDB in about one race in five.
+    // RFC 9700 section 4.14.2: once a reuse is detected no token of the family survives,
+    // the winner's new one included. The reuse's family revocation is an update of many
+    // documents, which can select the family before the winner inserts its new token;
+    // the store records the revocation first and the winner looks its new token up after
+    // the insert, which closes that window (iam/src/oauth/store/mongo.rs).
     assert!(
         survivors.is_empty(),
         "refresh tokens outlived a detected reuse:\n{}",

@@ -69,6 +69,8 @@ suite_checks!(
     consumes_a_refresh_token_once,
     concurrent_consumes_of_one_token_let_exactly_one_win,
     revokes_by_family_user_and_client,
+    a_family_revoked_during_a_rotation_takes_the_new_token_too,
+    a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too,
 );
 
 /// The databases of one test, dropped together at its end.

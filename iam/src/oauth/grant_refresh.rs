@@ -15,9 +15,11 @@ use crate::iam::Iam;
 /// - The token must be active, unexpired and issued to this client; else `invalid_grant`
 ///   and nothing changes (another client cannot burn a token it stole).
 /// - Every use rotates it: the presented token becomes `used` in one atomic step, so of
-///   two concurrent uses exactly one wins, and a new token of the same family is issued.
-///   The loser's use counts as a reuse and revokes the family, so the winner then gets
-///   its access token without a refresh token.
+///   two concurrent uses at most one wins, and a new token of the same family is issued.
+///   The loser's use counts as a reuse and revokes the family, the winner's new token
+///   included (RFC 9700 section 4.14.2): the winner gets its access token and either no
+///   refresh token or one already revoked. (Both lose when the reuse revokes the
+///   presented token before the winner marks it used.)
 /// - Presenting a `used` token again is a reuse: someone holds a copy, so the whole family
 ///   is revoked, the newest token included.
 /// - `scope` may narrow the access token's scopes (RFC 6749 section 6: never beyond the
@@ -73,21 +75,25 @@ pub(crate) async fn issue(
         id: &record.family_id,
         issued_at: record.family_issued_at,
     };
-    issued.refresh_token = Some(
-        iam.issue_refresh_token(&client.id, &user.id, &record.scope, Some(family))
-            .await?,
-    );
-    // A concurrent use of the same token (the race's loser) is a reuse: it revoked the
-    // family, perhaps before the new token existed. Look again; if so, revoke the new one
-    // too and answer with the access token only: this request won, the family is over.
+    let new_token = iam
+        .issue_refresh_token(&client.id, &user.id, &record.scope, Some(family))
+        .await?;
+    // A concurrent use of the same token (the race's loser) is a reuse, and a user's or
+    // client's revocation may run meanwhile: either may have begun before the new token
+    // existed. The store records a family's revocation before it touches the tokens, so
+    // looking up the new token now either finds its family revoked, or the revocation
+    // began after the insert and reaches the new token itself. If revoked, revoke the
+    // family again (the new token's own record included) and answer with the access
+    // token only: this request won the rotation, but the family is over.
     let revoked_meanwhile = oauth
         .store
-        .find_refresh_token(&hash)
+        .find_refresh_token(&iam.refresh_token_hash(&new_token))
         .await?
-        .is_none_or(|r| r.state == RefreshTokenState::Revoked);
+        .is_none_or(|r| r.state != RefreshTokenState::Active);
     if revoked_meanwhile {
         oauth.store.revoke_refresh_family(&record.family_id).await?;
-        issued.refresh_token = None;
+    } else {
+        issued.refresh_token = Some(new_token);
     }
     Ok(issued)
 }

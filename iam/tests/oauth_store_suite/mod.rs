@@ -28,6 +28,8 @@ where
     consumes_a_refresh_token_once(make_store().await).await;
     concurrent_consumes_of_one_token_let_exactly_one_win(make_store().await).await;
     revokes_by_family_user_and_client(make_store().await).await;
+    a_family_revoked_during_a_rotation_takes_the_new_token_too(make_store().await).await;
+    a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(make_store().await).await;
 }
 
 pub fn client(id: &str) -> OAuthClient {
@@ -200,4 +202,96 @@ pub async fn revokes_by_family_user_and_client(store: SharedOAuthStore) {
     assert_eq!(state("c1").await, RefreshTokenState::Revoked);
     assert_eq!(state("b1").await, RefreshTokenState::Active);
     assert_eq!(store.revoke_user_refresh_tokens("nobody").await.unwrap(), 0);
+}
+
+/// Two instances and one token, in the order that once left a token alive after a reuse:
+/// instance A consumes the token; instance B, seeing it used, revokes the family before A
+/// has inserted the family's next token (so no multi-document update of B's can reach
+/// it); then A inserts it and looks it up, as the refresh grant does. The family's
+/// revocation must reach the new token: it reads as revoked and cannot be consumed
+/// (RFC 9700 section 4.14.2). Another family of the same user is untouched.
+pub async fn a_family_revoked_during_a_rotation_takes_the_new_token_too(store: SharedOAuthStore) {
+    store
+        .insert_refresh_token(token("t0", "f", "u", "app"))
+        .await
+        .unwrap();
+    assert!(store.consume_refresh_token("t0").await.unwrap(), "A wins");
+    assert_eq!(store.revoke_refresh_family("f").await.unwrap(), 1, "B");
+    let mut next = token("t1", "f", "u", "app");
+    next.expires_at += 1000;
+    store.insert_refresh_token(next).await.unwrap();
+
+    let seen = store.find_refresh_token("t1").await.unwrap().unwrap();
+    assert_eq!(seen.state, RefreshTokenState::Revoked);
+    assert!(!store.consume_refresh_token("t1").await.unwrap());
+    assert_eq!(
+        store.find_refresh_token("t0").await.unwrap().unwrap().state,
+        RefreshTokenState::Revoked
+    );
+    // A revokes the family again on seeing that: nothing of it is active anywhere.
+    store.revoke_refresh_family("f").await.unwrap();
+    assert_eq!(
+        store.find_refresh_token("t1").await.unwrap().unwrap().state,
+        RefreshTokenState::Revoked
+    );
+
+    store
+        .insert_refresh_token(token("other", "g", "u", "app"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_refresh_token("other")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        RefreshTokenState::Active
+    );
+    assert!(store.consume_refresh_token("other").await.unwrap());
+}
+
+/// The same interleaving with a revocation of the user's tokens (a deleted user, a new
+/// password or role) and of the client's: the rotation's new token, inserted after the
+/// revocation, is revoked too. A family started after the revocation (a new sign-in) is
+/// not.
+pub async fn a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(
+    store: SharedOAuthStore,
+) {
+    for (hash, family, user, client) in [("u0", "fu", "alice", "app"), ("c0", "fc", "bob", "cli")] {
+        store
+            .insert_refresh_token(token(hash, family, user, client))
+            .await
+            .unwrap();
+        assert!(store.consume_refresh_token(hash).await.unwrap());
+    }
+    assert_eq!(store.revoke_user_refresh_tokens("alice").await.unwrap(), 1);
+    assert_eq!(store.revoke_client_refresh_tokens("cli").await.unwrap(), 1);
+    for (hash, family, user, client) in [("u1", "fu", "alice", "app"), ("c1", "fc", "bob", "cli")] {
+        store
+            .insert_refresh_token(token(hash, family, user, client))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.find_refresh_token(hash).await.unwrap().unwrap().state,
+            RefreshTokenState::Revoked,
+            "{hash}"
+        );
+        assert!(!store.consume_refresh_token(hash).await.unwrap(), "{hash}");
+    }
+
+    store
+        .insert_refresh_token(token("later", "fresh", "alice", "cli"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_refresh_token("later")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        RefreshTokenState::Active
+    );
+    assert!(store.consume_refresh_token("later").await.unwrap());
 }

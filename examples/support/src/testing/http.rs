@@ -1,5 +1,6 @@
 //! HTTP helpers for the end-to-end tests: a bounded client, the form login, the error
-//! model's shape, and raw requests for bodies a client library cannot send.
+//! model's shape, raw requests for bodies a client library cannot send, and buffered
+//! `http` requests for client libraries that bring no HTTP client of their own.
 
 use std::io::Read;
 use std::thread;
@@ -12,6 +13,28 @@ pub fn http_client() -> reqwest::Client {
         .no_proxy()
         .build()
         .expect("build the test HTTP client")
+}
+
+/// Sends an `http::Request` with a buffered body through `client` and returns the whole
+/// answer as an `http::Response`: the transport that client libraries built on the `http`
+/// types take as a function (the `oauth2` crate's `AsyncHttpClient` is implemented for
+/// `Fn(http::Request<Vec<u8>>) -> Future<Output = Result<http::Response<Vec<u8>>, E>>`),
+/// so that they run on this client instead of an HTTP stack of their own.
+pub async fn send_buffered(
+    client: &reqwest::Client,
+    request: http::Request<Vec<u8>>,
+) -> Result<http::Response<Vec<u8>>, reqwest::Error> {
+    let response = client.execute(request.try_into()?).await?;
+    let (status, version, headers) = (
+        response.status(),
+        response.version(),
+        response.headers().clone(),
+    );
+    let mut answer = http::Response::new(response.bytes().await?.to_vec());
+    *answer.status_mut() = status;
+    *answer.version_mut() = version;
+    *answer.headers_mut() = headers;
+    Ok(answer)
 }
 
 /// Logs in at `login_url` with the form fields `user`/`password` and returns the token.

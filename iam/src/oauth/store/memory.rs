@@ -11,6 +11,9 @@ use crate::IamError;
 /// Clients and refresh tokens in memory, lost when the process ends: the embedded
 /// default, for tests and single-instance services. One lock guards everything, so a
 /// token is checked and consumed in one step.
+///
+/// A revocation also records each family it reaches, as `MongoOAuthStore` does, so that a
+/// token a rotation adds to a revoked family afterwards reads as revoked too.
 #[derive(Debug, Default)]
 pub struct MemoryOAuthStore {
     inner: Mutex<Inner>,
@@ -21,6 +24,8 @@ struct Inner {
     clients: BTreeMap<String, OAuthClient>,
     refresh_tokens: HashMap<String, RefreshTokenRecord>,
     inserts: u64,
+    /// Revoked families, each until the latest expiry among its tokens.
+    revoked_families: HashMap<String, u64>,
 }
 
 /// How many refresh-token inserts pass between two sweeps of expired records.
@@ -40,6 +45,16 @@ impl MemoryOAuthStore {
 
     fn revoke_where(&self, matches: impl Fn(&RefreshTokenRecord) -> bool) -> u64 {
         let mut inner = self.lock();
+        let reached: Vec<(String, u64)> = inner
+            .refresh_tokens
+            .values()
+            .filter(|r| matches(r) && r.state != RefreshTokenState::Revoked)
+            .map(|r| (r.family_id.clone(), r.expires_at))
+            .collect();
+        for (family, expires_at) in reached {
+            let until = inner.revoked_families.entry(family).or_insert(expires_at);
+            *until = (*until).max(expires_at);
+        }
         let mut revoked = 0;
         for record in inner.refresh_tokens.values_mut() {
             if matches(record) && record.state != RefreshTokenState::Revoked {
@@ -98,18 +113,35 @@ impl OAuthStore for MemoryOAuthStore {
             // stays bounded by the tokens still alive. The new token's issue time is "now".
             let now = record.issued_at;
             inner.refresh_tokens.retain(|_, r| r.expires_at > now);
+            inner.revoked_families.retain(|_, until| *until > now);
         }
         inner.refresh_tokens.insert(record.hash.clone(), record);
         Ok(())
     }
 
     async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshTokenRecord>, IamError> {
-        Ok(self.lock().refresh_tokens.get(hash).cloned())
+        let inner = self.lock();
+        Ok(inner.refresh_tokens.get(hash).map(|record| {
+            let mut record = record.clone();
+            if inner.revoked_families.contains_key(&record.family_id) {
+                record.state = RefreshTokenState::Revoked;
+            }
+            record
+        }))
     }
 
     async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError> {
         let mut inner = self.lock();
-        match inner.refresh_tokens.get_mut(hash) {
+        let Inner {
+            refresh_tokens,
+            revoked_families,
+            ..
+        } = &mut *inner;
+        match refresh_tokens.get_mut(hash) {
+            Some(record) if revoked_families.contains_key(&record.family_id) => {
+                record.state = RefreshTokenState::Revoked;
+                Ok(false)
+            }
             Some(record) if record.state == RefreshTokenState::Active => {
                 record.state = RefreshTokenState::Used;
                 Ok(true)

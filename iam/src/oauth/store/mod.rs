@@ -232,6 +232,14 @@ impl fmt::Debug for RefreshTokenRecord {
 /// atomic: of several concurrent uses of one token, from any number of instances, exactly
 /// one gets `true`.
 ///
+/// A revocation must also reach a token that a concurrent rotation adds to a family it
+/// revokes: it records each family it reaches as revoked (one single-document write each)
+/// before it changes the tokens, and from then on every token of such a family, also one
+/// inserted later, reads as [`RefreshTokenState::Revoked`] and cannot be consumed. A
+/// rotation looks up its new token after inserting it, so either it finds the family
+/// revoked or the revocation began after the insert and revokes the new token itself
+/// (RFC 9700 section 4.14.2: after a reuse no token of the family survives).
+///
 /// The behavioural test suite in `iam/tests/oauth_store_suite/mod.rs` checks this for any
 /// implementation.
 #[async_trait]
@@ -254,20 +262,27 @@ pub trait OAuthStore: Send + Sync + fmt::Debug + 'static {
     /// Stores a new refresh token.
     async fn insert_refresh_token(&self, record: RefreshTokenRecord) -> Result<(), IamError>;
 
-    /// The refresh token with this hash, whatever its state.
+    /// The refresh token with this hash, whatever its state; `Revoked` if a revocation
+    /// reached its family, even after the token was inserted.
     async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshTokenRecord>, IamError>;
 
     /// Marks the token `Used` if it is `Active`, in one atomic step; `true` when this call
-    /// made the change, `false` when it was not active (anymore) or is unknown.
+    /// made the change, `false` when it was not active (anymore), its family was revoked,
+    /// or it is unknown.
     async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError>;
 
-    /// Revokes every token of the family; returns how many were not revoked yet.
+    /// Records the family as revoked, then revokes every token of it; returns how many
+    /// were not revoked yet.
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, IamError>;
 
-    /// Revokes every refresh token of the user; returns how many were not revoked yet.
+    /// Revokes every refresh token of the user, and records their families as revoked
+    /// first, as [`revoke_refresh_family`](Self::revoke_refresh_family) does; returns how
+    /// many were not revoked yet.
     async fn revoke_user_refresh_tokens(&self, user_id: &str) -> Result<u64, IamError>;
 
-    /// Revokes every refresh token of the client; returns how many were not revoked yet.
+    /// Revokes every refresh token of the client, and records their families as revoked
+    /// first, as [`revoke_refresh_family`](Self::revoke_refresh_family) does; returns how
+    /// many were not revoked yet.
     async fn revoke_client_refresh_tokens(&self, client_id: &str) -> Result<u64, IamError>;
 
     /// Whether clients and tokens outlive the process (a database) or not (memory).

@@ -1,5 +1,6 @@
 //! [`MongoOAuthStore`], clients and refresh tokens in `MongoDB` (feature `mongodb`).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +28,17 @@ use crate::{ConfigError, IamError};
 /// unique `_id` lets exactly one insert succeed on every server, and only that caller
 /// goes on to the `findAndModify` that marks the token used.
 ///
+/// # Revoking a family
+/// A revocation is an `update_many`, which is not atomic across documents: it can select
+/// a family before a concurrent rotation inserts the family's new token, so that token
+/// would stay active. So every revocation first upserts `{_id: <family id>, expiresAt}`
+/// into `oauthRevokedFamilies` for each family it reaches, a single-document fact, and
+/// only then updates the tokens. Every lookup and consume reads that record, and a
+/// rotation looks up its new token after inserting it: either it sees the record, or its
+/// insert came before the update began and the update revoked it (RFC 9700 section
+/// 4.14.2: after a reuse, no token of the family survives). `expiresAt` is the latest
+/// expiry among the family's tokens, so a sweep of expired records may remove it.
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), portcullis_iam::ConfigError> {
 /// use portcullis_iam::MongoOAuthStore;
@@ -39,6 +51,7 @@ pub struct MongoOAuthStore {
     clients: Collection<ClientDocument>,
     refresh_tokens: Collection<RefreshTokenDocument>,
     uses: Collection<Document>,
+    revoked_families: Collection<Document>,
 }
 
 impl MongoOAuthStore {
@@ -76,18 +89,62 @@ impl MongoOAuthStore {
             clients,
             refresh_tokens,
             uses: database.collection::<Document>("oauthRefreshTokenUses"),
+            revoked_families: database.collection::<Document>("oauthRevokedFamilies"),
         })
     }
 
     async fn revoke_where(&self, filter: Document) -> Result<u64, IamError> {
         let mut filter = filter;
         filter.insert("state", doc! { "$ne": "revoked" });
+        self.mark_families_revoked(&filter).await?;
         let result = self
             .refresh_tokens
             .update_many(filter, doc! { "$set": { "state": "revoked" } })
             .await
             .map_err(map_error)?;
         Ok(result.modified_count)
+    }
+
+    /// Records the family of every token `filter` matches as revoked, before the tokens
+    /// themselves are: see "Revoking a family" above.
+    async fn mark_families_revoked(&self, filter: &Document) -> Result<(), IamError> {
+        let mut until: HashMap<String, i64> = HashMap::new();
+        let mut cursor = self
+            .refresh_tokens
+            .clone_with_type::<Document>()
+            .find(filter.clone())
+            .projection(doc! { "familyId": 1, "expiresAt": 1 })
+            .await
+            .map_err(map_error)?;
+        while let Some(token) = cursor.try_next().await.map_err(map_error)? {
+            let Ok(family) = token.get_str("familyId") else {
+                continue;
+            };
+            let expires_at = token.get_i64("expiresAt").unwrap_or(i64::MAX);
+            let latest = until.entry(family.to_owned()).or_insert(expires_at);
+            *latest = (*latest).max(expires_at);
+        }
+        for (family, expires_at) in until {
+            self.revoked_families
+                .update_one(
+                    doc! { "_id": family },
+                    doc! { "$max": { "expiresAt": expires_at } },
+                )
+                .upsert(true)
+                .await
+                .map_err(map_error)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a revocation has reached the family.
+    async fn family_revoked(&self, family_id: &str) -> Result<bool, IamError> {
+        Ok(self
+            .revoked_families
+            .find_one(doc! { "_id": family_id })
+            .await
+            .map_err(map_error)?
+            .is_some())
     }
 }
 
@@ -273,12 +330,21 @@ impl OAuthStore for MongoOAuthStore {
     }
 
     async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshTokenRecord>, IamError> {
-        Ok(self
+        let Some(mut record) = self
             .refresh_tokens
             .find_one(doc! { "_id": hash })
             .await
             .map_err(map_error)?
-            .map(RefreshTokenRecord::from))
+            .map(RefreshTokenRecord::from)
+        else {
+            return Ok(None);
+        };
+        if record.state != RefreshTokenState::Revoked
+            && self.family_revoked(&record.family_id).await?
+        {
+            record.state = RefreshTokenState::Revoked;
+        }
+        Ok(Some(record))
     }
 
     async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError> {
@@ -297,7 +363,21 @@ impl OAuthStore for MongoOAuthStore {
             )
             .await
             .map_err(map_error)?;
-        Ok(before.is_some())
+        let Some(before) = before else {
+            return Ok(false);
+        };
+        if self.family_revoked(&before.family_id).await? {
+            // Inserted by a rotation after its family's revocation began: revoked too.
+            self.refresh_tokens
+                .update_one(
+                    doc! { "_id": hash },
+                    doc! { "$set": { "state": "revoked" } },
+                )
+                .await
+                .map_err(map_error)?;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, IamError> {

@@ -1,85 +1,17 @@
 //! End-to-end: HTTPS between the services. The IAM (the `user_service` example on a plain
-//! loopback port) is put behind a TLS front made here: a test CA, a server certificate for
-//! 127.0.0.1 and `localhost`, and a TLS-terminating TCP proxy (tokio-rustls on `ring`). The
+//! loopback port) is put behind the harness's TLS front (`testing::TlsFront`: a test CA, a
+//! server certificate for 127.0.0.1 and `localhost`, a TLS-terminating TCP proxy). The
 //! movie service then fetches the JWKS and proxies logins over `https://`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_examples::testing::{
-    ADMIN_PASSWORD, Process, Service, TempDir, example_command, http_client, login,
-    start_user_service,
-};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    ADMIN_PASSWORD, Process, Service, TempDir, TestCa, TlsFront, example_command, http_client,
+    login, start_user_service,
 };
 use reqwest::StatusCode;
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
-
-/// The test CA (PEM, written to a file for `tlsRootCertificates`) and a TLS acceptor that
-/// presents a server certificate it signed.
-struct TestPki {
-    ca_pem: String,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-fn test_pki() -> TestPki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "Portcullis e2e test CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "iam.test");
-    let server = params.signed_by(&server_key, &ca).unwrap();
-
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![server.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-        )
-        .unwrap();
-    TestPki {
-        ca_pem: ca.pem(),
-        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-    }
-}
-
-/// A TLS front on 127.0.0.1: terminates TLS and forwards the bytes to `backend_port`.
-async fn tls_front(acceptor: tokio_rustls::TlsAcceptor, backend_port: u16) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                // A client that does not trust the certificate ends here.
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let Ok(mut backend) =
-                    tokio::net::TcpStream::connect(("127.0.0.1", backend_port)).await
-                else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut backend).await;
-            });
-        }
-    });
-    port
-}
 
 fn start_movie_service(auth_addr: &str, extra: &[(&str, &str)]) -> Service {
     let mut command = example_command("movie_service");
@@ -120,12 +52,14 @@ async fn add_movie(client: &reqwest::Client, movies: &Service, token: &str) -> S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwks_and_proxied_logins_go_over_https_to_a_trusted_private_ca_and_fail_closed_otherwise() {
-    let pki = test_pki();
+    let ca = TestCa::new();
     let dir = TempDir::new("e2e-tls");
     let ca_file: PathBuf = dir.path().join("test-ca.pem");
-    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+    std::fs::write(&ca_file, ca.ca_pem()).unwrap();
     let users = start_user_service(0);
-    let front = tls_front(pki.acceptor.clone(), users.port).await;
+    let mut tls_front = TlsFront::bind(&ca).await;
+    tls_front.forward_to(users.port);
+    let front = tls_front.port();
     let client = http_client();
 
     // Trusted: the CA is in tlsRootCertificates. The login goes through the movie

@@ -9,7 +9,8 @@
 //!   parent is the caller's span ([`remote_parent`], applied by the server around each
 //!   request);
 //! - without one, the span starts the request's new trace: its trace id is the one the
-//!   logs show as `trace_id` and that outgoing calls continue ([`ids`]).
+//!   logs show as `trace_id` and that outgoing calls continue (an id generator that
+//!   reads the request's trace).
 //!
 //! Spans leave in batches (`otlpExportIntervalMs`, a bounded queue: past 2,048 waiting
 //! spans new ones are dropped, never blocking a request), each export bounded by a

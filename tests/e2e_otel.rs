@@ -87,7 +87,11 @@ fn text_attributes(attributes: &[KeyValue]) -> HashMap<String, String> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut text, b| {
+        let _ = write!(text, "{b:02x}");
+        text
+    })
 }
 
 /// The user service exporting to `receiver` every `interval_ms`.

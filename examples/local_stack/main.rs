@@ -46,7 +46,7 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
         std::env::var("PORTCULLIS_USER_PORT").unwrap_or_else(|_| "8808".into());
     movie_config.common.port =
         std::env::var("PORTCULLIS_MOVIE_PORT").unwrap_or_else(|_| "8809".into());
-    logging::init(&user_config.common)?;
+    logging::init("local_stack", &user_config.common)?;
     tracing::info!(config = ?user_config, "user service: effective configuration");
     tracing::info!(config = ?movie_config, "movie service: effective configuration");
 

@@ -46,8 +46,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(error) = logging::init(&config.common) {
-        eprintln!("user_service: cannot open the log file: {error}");
+    if let Err(error) = logging::init(config.service_name(), &config.common) {
+        eprintln!("user_service: cannot start logging: {error}");
         return ExitCode::FAILURE;
     }
     tracing::info!(?config, "effective configuration");

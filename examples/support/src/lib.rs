@@ -8,6 +8,7 @@
 //! | [`breaker_view`]    | `GET /breakers`: a live page of the circuit breakers, over Server-Sent Events |
 //! | [`config`]          | each service's configuration: file, `PORTCULLIS_*` variables, secrets |
 //! | [`logging`]         | console and rotated JSON-file logs |
+//! | `otel`              | (feature `otel`) spans exported over OTLP/HTTP, continuing each request's W3C trace |
 //! | [`metrics`]         | `GET /metrics`: the Prometheus exporter of the libraries' metrics |
 //! | [`server`]          | probes, the common layers, binding, graceful shutdown |
 //! | [`tls`]             | HTTPS between services: trusted roots, the reqwest client, the plain-http rule |
@@ -32,6 +33,8 @@ pub mod mongo;
 pub mod movie_service;
 pub mod movies;
 pub mod openapi;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod recommendation;
 pub mod registry;
 pub mod server;

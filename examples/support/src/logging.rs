@@ -7,6 +7,9 @@
 //! `docker logs` and Kubernetes collect); that one line stays the only non-JSON line there.
 //! A request's lines carry its `request_id` (the `x-request-id` of the response) under
 //! `span`. The level comes from `RUST_LOG` (default `info`).
+//!
+//! With the `otel` feature and `otlpEndpoint` set, the same spans are also exported over
+//! OTLP/HTTP (see the `otel` module).
 
 use std::fs;
 use std::io;
@@ -25,8 +28,10 @@ use crate::config::{CommonConfig, ConsoleLogFormat};
 
 const MEGABYTE: usize = 1024 * 1024;
 
-/// Installs the global subscriber described by `config`. Call once, first thing in `main`.
-pub fn init(config: &CommonConfig) -> io::Result<()> {
+/// Installs the global subscriber described by `config` for the service named `service`
+/// (the `service.name` of exported spans). Call once, first thing in `main`, on the tokio
+/// runtime.
+pub fn init(service: &str, config: &CommonConfig) -> io::Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
     let console = config.enable_gin_console_log;
@@ -52,13 +57,23 @@ pub fn init(config: &CommonConfig) -> io::Result<()> {
     } else {
         None
     };
+    #[cfg(feature = "otel")]
+    let otel = crate::otel::layer(service, config)?;
+    #[cfg(not(feature = "otel"))]
+    let (otel, _) = (None::<tracing_subscriber::layer::Identity>, service);
     // A second `init` (local_stack runs two services in one process) keeps the first.
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(filter)
         .with(text)
         .with(json)
         .with(file)
+        .with(otel)
         .try_init();
+    #[cfg(feature = "otel")]
+    if installed.is_ok() {
+        crate::otel::announce(config);
+    }
+    let _ = installed;
     Ok(())
 }
 

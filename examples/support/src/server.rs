@@ -166,6 +166,8 @@ pub async fn serve_until(
     // No new connections; idle ones close now, busy ones after their response.
     drop(listener);
     graceful.shutdown().await;
+    #[cfg(feature = "otel")]
+    crate::otel::flush().await;
     tracing::info!(service, "stopped");
     Ok(())
 }
@@ -187,7 +189,13 @@ fn serve_connection(
     let io = TokioIo::new(CountingStream::new(stream, reads.clone()));
     let handler = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().call(request)
+        // The exported spans continue the caller's trace (W3C `traceparent`).
+        #[cfg(feature = "otel")]
+        let parent = crate::otel::remote_parent(request.headers());
+        let response = app.clone().call(request);
+        #[cfg(feature = "otel")]
+        let response = opentelemetry::context::FutureExt::with_context(response, parent);
+        response
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(HeadTimer::new(reads, limits.idle_timeout))

@@ -118,6 +118,15 @@ pub struct CommonConfig {
     /// the clients'.
     #[serde(deserialize_with = "string_or_number")]
     pub metrics_port: String,
+
+    // Traces (feature `otel`).
+    /// The OTLP/HTTP base URL of a collector (`http://127.0.0.1:4318`); spans go to its
+    /// `/v1/traces`. Empty (the default): no export. Needs the `otel` feature; plain
+    /// `http://` off loopback follows `allowInsecureHttp`.
+    #[serde(deserialize_with = "string_or_number")]
+    pub otlp_endpoint: String,
+    /// Milliseconds between two exports of the finished spans (at least 10; default 5000).
+    pub otlp_export_interval_ms: u64,
 }
 
 impl Default for CommonConfig {
@@ -158,6 +167,8 @@ impl Default for CommonConfig {
             deregister_delay_ms: 1_000,
             traefik_root_key: String::new(),
             metrics_port: String::new(),
+            otlp_endpoint: String::new(),
+            otlp_export_interval_ms: 5_000,
         }
     }
 }
@@ -208,6 +219,16 @@ impl CommonConfig {
     /// The pause between leaving the registry and refusing connections.
     pub fn deregister_delay(&self) -> Duration {
         Duration::from_millis(self.deregister_delay_ms)
+    }
+
+    /// The OTLP/HTTP base URL spans are exported to, if any (`otlpEndpoint`).
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        Some(self.otlp_endpoint.trim()).filter(|url| !url.is_empty())
+    }
+
+    /// The pause between two span exports (at least 10 ms).
+    pub fn otlp_export_interval(&self) -> Duration {
+        Duration::from_millis(self.otlp_export_interval_ms.max(10))
     }
 
     /// The audience to put in and check on tokens, if any.

@@ -1,12 +1,12 @@
-//! The deployment keys' types and checks: `consoleLogFormat`, `tlsRootCertificates`, and
-//! the rule that a wildcard bind needs an `advertiseUrl`.
+//! The deployment keys' types and checks: `consoleLogFormat`, `tlsRootCertificates`, the
+//! rule that a wildcard bind needs an `advertiseUrl`, and what `otlpEndpoint` may be.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
-use super::ConfigError;
+use super::{CommonConfig, ConfigError};
 
 /// How console logs are written (`consoleLogFormat`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -75,6 +75,32 @@ pub(super) fn check_advertise_url(
     }
 }
 
+/// `otlpEndpoint`, when set: an absolute `http(s)://` URL, plain `http://` only to loopback
+/// unless `allowInsecureHttp` (the spans name routes and carry request ids), and only in a
+/// build with the `otel` feature, so that a configured export is never silently skipped.
+pub(super) fn check_otlp_endpoint(common: &CommonConfig) -> Result<(), ConfigError> {
+    let Some(endpoint) = common.otlp_endpoint() else {
+        return Ok(());
+    };
+    let error = |reason: &str| ConfigError::OtlpEndpoint {
+        url: endpoint.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if !cfg!(feature = "otel") {
+        return Err(error(
+            "this build has no OpenTelemetry export; rebuild with the `otel` feature \
+             (cargo build --features otel) or leave otlpEndpoint empty",
+        ));
+    }
+    match url::Url::parse(endpoint) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+        _ => return Err(error("expected an absolute http:// or https:// URL")),
+    }
+    // An allowed insecure URL is warned about again once logging is up (`otel::init`).
+    crate::tls::check_plain_http("otlpEndpoint", endpoint, common.allow_insecure_http)
+        .map_err(|insecure| error(&insecure.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::MovieServiceConfig;
@@ -117,6 +143,48 @@ mod tests {
             Err(ConfigError::AdvertiseUrlMissing(_))
         ));
         assert!(load("format.json", r#"{"consoleLogFormat": "xml"}"#).is_err());
+    }
+
+    #[test]
+    fn an_otlp_endpoint_must_be_a_usable_url_in_a_build_that_exports() {
+        let local = load("otlp.json", r#"{"otlpEndpoint": "http://127.0.0.1:4318"}"#);
+        if cfg!(feature = "otel") {
+            assert_eq!(
+                local.unwrap().common.otlp_endpoint(),
+                Some("http://127.0.0.1:4318")
+            );
+            for bad in [
+                "127.0.0.1:4318",
+                "ftp://collector:4318",
+                "http://collector:4318",
+            ] {
+                let json = format!(r#"{{"otlpEndpoint": "{bad}"}}"#);
+                assert!(
+                    matches!(
+                        load("otlp-bad.json", &json),
+                        Err(ConfigError::OtlpEndpoint { .. })
+                    ),
+                    "{bad}"
+                );
+            }
+            let trusted = load(
+                "otlp-trusted.json",
+                r#"{"otlpEndpoint": "http://collector:4318", "allowInsecureHttp": true}"#,
+            );
+            assert!(trusted.is_ok());
+            assert!(
+                load(
+                    "otlp-tls.json",
+                    r#"{"otlpEndpoint": "https://collector:4318"}"#
+                )
+                .is_ok()
+            );
+        } else {
+            let error = local.unwrap_err().to_string();
+            assert!(error.contains("`otel` feature"), "{error}");
+        }
+        let off = load("otlp-off.json", r#"{"otlpEndpoint": " "}"#).unwrap();
+        assert_eq!(off.common.otlp_endpoint(), None);
     }
 
     #[test]

@@ -81,6 +81,15 @@ pub enum ConfigError {
     /// `advertiseUrl` is not an absolute `http(s)://` URL.
     #[error("invalid advertiseUrl {0:?}: expected an absolute http:// or https:// URL")]
     AdvertiseUrl(String),
+    /// `otlpEndpoint` cannot be used: not an `http(s)://` URL, plain `http://` off
+    /// loopback without `allowInsecureHttp`, or the `otel` feature is not compiled in.
+    #[error("invalid otlpEndpoint {url:?}: {reason}")]
+    OtlpEndpoint {
+        /// The configured value.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl<S: ServiceSettings> Config<S> {
@@ -135,6 +144,7 @@ impl<S: ServiceSettings> Config<S> {
             .map(Secret::new);
         service.read_secrets(var)?;
         deploy::check_advertise_url(common.socket_addr()?, &common.advertise_url)?;
+        deploy::check_otlp_endpoint(&common)?;
         Ok(Self {
             common,
             service,

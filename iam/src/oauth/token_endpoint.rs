@@ -130,7 +130,9 @@ async fn issue(
         .parse()
         .map_err(|()| OAuthError::UnsupportedGrantType)?;
     if !client.allows(grant) {
-        return Err(OAuthError::UnauthorizedClient);
+        return Err(OAuthError::UnauthorizedClient(
+            "the client may not use this grant type",
+        ));
     }
     let issued = match grant {
         GrantType::ClientCredentials => grant_client_credentials::issue(iam, &client, &form)?,

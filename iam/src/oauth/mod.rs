@@ -19,7 +19,7 @@ use crate::iam::Iam;
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 
 mod admin;
-mod client_auth;
+pub(crate) mod client_auth;
 mod clients;
 mod errors;
 mod form;
@@ -30,7 +30,7 @@ mod introspect;
 mod metadata;
 mod refresh;
 mod revoke;
-mod scope;
+pub(crate) mod scope;
 mod secrets;
 mod settings;
 mod store;

@@ -14,7 +14,7 @@
 //!
 //! 1. `in process` (criterion): one refresh through `Iam::router` with `oneshot`, each
 //!    iteration presenting the token the previous one returned.
-//! 2. `sequential`: 2000 refreshes (one rotation chain) and 2000 `client_credentials`
+//! 2. `sequential`: 500 refreshes (one rotation chain) and 2000 `client_credentials`
 //!    requests one after another over HTTP -> p50/p95/p99.
 //! 3. `throughput`: 16 clients in a loop for 5 seconds (each refresh client on its own
 //!    chain) -> tokens per second, p50/p99.
@@ -37,6 +37,9 @@ use tower::ServiceExt;
 const CLIENT_ID: &str = "bench-client";
 const SECRET: &str = "a benchmark client secret, long enough";
 const ADMIN_PASSWORD: &str = "a benchmark admin password, long enough";
+/// Sequential refreshes measured: each writes three times, so fewer than the 2000
+/// `client_credentials` requests keep the run within minutes on a slow server.
+const REFRESH_SAMPLES: usize = 500;
 const CLIENT_CREDENTIALS: &str = "grant_type=client_credentials&scope=movies%3Aread";
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -60,17 +63,24 @@ fn report(label: &str, mut samples: Vec<Duration>) {
     );
 }
 
-async fn database(uri: &str) -> Database {
-    let client = mongodb::Client::with_uri_str(uri)
-        .await
-        .expect("a valid MONGODB_URI");
+/// A database name of this run only.
+fn database_name(purpose: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    client.database(&format!(
-        "portcullis_bench_{}_{nanos:x}",
+    format!(
+        "portcullis_bench_{purpose}_{}_{nanos:x}",
         std::process::id()
-    ))
+    )
+}
+
+/// The database `name` on `uri`. The driver monitors the server from tasks of the runtime
+/// that connects, so each runtime connects for itself.
+async fn database(uri: &str, name: &str) -> Database {
+    mongodb::Client::with_uri_str(uri)
+        .await
+        .expect("a valid MONGODB_URI")
+        .database(name)
 }
 
 async fn build(database: &Database, key: SigningKey) -> Iam {
@@ -93,7 +103,7 @@ async fn build(database: &Database, key: SigningKey) -> Iam {
 }
 
 /// Starts the IAM on its own 2-worker runtime and returns its base URL.
-fn start_server(database: Database, key: SigningKey) -> String {
+fn start_server(uri: String, name: String, key: SigningKey) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -102,7 +112,7 @@ fn start_server(database: Database, key: SigningKey) -> String {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let iam = build(&database, key).await;
+            let iam = build(&database(&uri, &name).await, key).await;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(format!("http://{}", listener.local_addr().unwrap()))
                 .unwrap();
@@ -160,12 +170,14 @@ async fn refresh(client: &reqwest::Client, url: &str, token: &str) -> String {
         .to_owned()
 }
 
-fn in_process(c: &mut Criterion, database: &Database, key: SigningKey) {
+fn in_process(c: &mut Criterion, uri: &str, name: &str, key: SigningKey) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let router = runtime.block_on(build(database, key)).router();
+    let router = runtime
+        .block_on(async { build(&database(uri, name).await, key).await })
+        .router();
     let authorization = format!(
         "Basic {}",
         base64::Engine::encode(
@@ -222,11 +234,11 @@ fn in_process(c: &mut Criterion, database: &Database, key: SigningKey) {
 async fn sequential(url: &str) {
     let client = reqwest::Client::new();
     let mut token = login(&client, url).await;
-    for _ in 0..50 {
+    for _ in 0..20 {
         token = refresh(&client, url, &token).await;
     }
-    let mut samples = Vec::with_capacity(2000);
-    for _ in 0..2000 {
+    let mut samples = Vec::with_capacity(REFRESH_SAMPLES);
+    for _ in 0..REFRESH_SAMPLES {
         let start = Instant::now();
         token = refresh(&client, url, &token).await;
         samples.push(start.elapsed());
@@ -301,19 +313,15 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let setup = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let criterion_db = setup.block_on(database(&uri));
-    let server_db = setup.block_on(database(&uri));
+    let criterion_db = database_name("criterion");
+    let server_db = database_name("server");
     let key = SigningKey::generate_ed25519();
 
     let mut criterion = Criterion::default().configure_from_args();
-    in_process(&mut criterion, &criterion_db, key.clone());
+    in_process(&mut criterion, &uri, &criterion_db, key.clone());
     criterion.final_summary();
 
-    let base = start_server(server_db.clone(), key);
+    let base = start_server(uri.clone(), server_db.clone(), key);
     let url = format!("{base}/oauth2/token");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -324,9 +332,8 @@ fn main() {
         sequential(&url).await;
         throughput(&url, true).await;
         throughput(&url, false).await;
-    });
-    setup.block_on(async {
-        criterion_db.drop().await.unwrap();
-        server_db.drop().await.unwrap();
+        for name in [criterion_db, server_db] {
+            database(&uri, &name).await.drop().await.unwrap();
+        }
     });
 }

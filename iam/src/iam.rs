@@ -286,7 +286,13 @@ impl IamBuilder {
             keys.keep_previous(previous, keep_for);
         }
         let audience = self.audience.unwrap_or_else(|| self.issuer.clone());
-        let oauth = OAuthState::build(&self.oauth, &self.issuer, self.token_ttl, &self.throttle)?;
+        let oauth = OAuthState::build(
+            &self.oauth,
+            &self.issuer,
+            self.token_ttl,
+            &self.throttle,
+            &self.clock,
+        )?;
         let clock = Arc::clone(&self.clock);
         let guard = build_guard(
             &self.issuer,

@@ -77,7 +77,7 @@
 //! # Features
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `mongodb` | no | `MongoUserStore` and `MongoOAuthStore`, on the official driver (collection `users`, unique index on `name`; `oauthClients`, `oauthRefreshTokens`, `oauthRefreshTokenUses`, `oauthRevokedFamilies`) |
+//! | `mongodb` | no | `MongoUserStore` and `MongoOAuthStore`, on the official driver (collection `users`, unique index on `name`; `oauthClients`, `oauthRefreshTokens` with TTL indexes on its expiry dates, `oauthRefreshTokenUses`, `oauthRevokedFamilies`) |
 //! | `openapi` | no | the `openapi` module: the routes' `OpenAPI` document generated with utoipa from the handlers, `Iam::openapi` |
 
 mod bootstrap;

@@ -39,7 +39,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{
-    AllOfBuilder, AnyOfBuilder, ArrayItems, Object, ObjectBuilder, SchemaType,
+    AllOfBuilder, AnyOfBuilder, Array, ArrayItems, Object, ObjectBuilder, SchemaType,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder, Schema, Type};
@@ -96,6 +96,7 @@ impl Iam {
                 .map(|m| m.scopes_supported().to_vec())
                 .unwrap_or_default(),
             metadata: metadata.is_some(),
+            max_access_token_ttl: self.inner.tokens.ttl.as_secs(),
         };
         document(
             &self.inner.base_path,
@@ -132,7 +133,7 @@ struct BaseDoc;
 
 fn document(base_path: &str, passwords: PasswordLimits, oauth: &OAuthDocSettings) -> OpenApiDoc {
     let mut base = BaseDoc::openapi();
-    oauth::add_base_routes(&mut base);
+    oauth::add_base_routes(&mut base, oauth);
     document_errors(&mut base);
     document_parameters(&mut base);
     document_bodies(&mut base, passwords);
@@ -418,15 +419,23 @@ fn property<'a>(schema: &'a mut Object, name: &str) -> &'a mut Object {
 }
 
 fn role_items(schema: &mut Object) -> &mut Object {
-    match schema.properties.get_mut("roles") {
-        Some(RefOr::T(Schema::Array(array))) => match &mut array.items {
-            ArrayItems::RefOrSchema(items) => match items.as_mut() {
-                RefOr::T(Schema::Object(items)) => items,
-                _ => panic!("roles' items are inline"),
-            },
-            ArrayItems::False => panic!("roles has items"),
+    array_items(schema, "roles")
+}
+
+fn array<'a>(schema: &'a mut Object, name: &str) -> &'a mut Array {
+    match schema.properties.get_mut(name) {
+        Some(RefOr::T(Schema::Array(array))) => array,
+        _ => panic!("{name} is an inline array"),
+    }
+}
+
+fn array_items<'a>(schema: &'a mut Object, name: &str) -> &'a mut Object {
+    match &mut array(schema, name).items {
+        ArrayItems::RefOrSchema(items) => match items.as_mut() {
+            RefOr::T(Schema::Object(items)) => items,
+            _ => panic!("{name}'s items are inline"),
         },
-        _ => panic!("roles is an inline array"),
+        ArrayItems::False => panic!("{name} has items"),
     }
 }
 

@@ -524,6 +524,18 @@ async fn another_client_cannot_use_or_burn_a_refresh_token() {
     )
     .await;
     assert_error(&stolen, 400, "invalid_grant");
+    // Revoking it is refused too (RFC 7009 section 2.1), and changes nothing.
+    let revoke = format!("{}/oauth2/revoke", env.base);
+    let reply = post_form(&revoke, &[("token", &token)], Some(("other", &secret.0))).await;
+    assert_error(&reply, 400, "unauthorized_client");
+    // An unknown token is still answered 200 (RFC 7009 section 2.2).
+    let reply = post_form(
+        &revoke,
+        &[("token", "not a token")],
+        Some(("other", &secret.0)),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
     assert_eq!(
         refresh(&env, &token, None).await.status,
         200,

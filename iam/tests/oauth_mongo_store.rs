@@ -71,6 +71,8 @@ suite_checks!(
     revokes_by_family_user_and_client,
     a_family_revoked_during_a_rotation_takes_the_new_token_too,
     a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too,
+    deletes_expired_refresh_tokens_and_keeps_the_rest,
+    deletes_expired_refresh_tokens_in_bounded_batches,
 );
 
 /// The databases of one test, dropped together at its end.
@@ -251,5 +253,59 @@ async fn concurrent_refreshes_on_two_instances_never_both_win() {
     for instance in [&a, &b] {
         assert_eq!(token_call(instance, &form).await.0, 400);
     }
+    drop_database(database).await;
+}
+
+/// The expiry fields are indexed (as TTL indexes where the server takes them, else plain
+/// ones for the sweep's queries), and the sweep also deletes claims older than an hour.
+#[tokio::test]
+#[ignore = "needs MONGODB_URI (scripts/mongo-test-server)"]
+async fn indexes_the_expiry_fields_and_sweeps_stale_claims() {
+    use mongodb::bson::{DateTime, Document, doc};
+
+    let database = fresh_database("expiry").await;
+    let store = store(&database).await;
+    for (collection, field) in [
+        ("oauthRefreshTokens", "activeUntil"),
+        ("oauthRefreshTokens", "familyUntil"),
+        ("oauthRefreshTokenUses", "claimedAt"),
+    ] {
+        let indexes: Vec<_> = futures_util::TryStreamExt::try_collect(
+            database
+                .collection::<Document>(collection)
+                .list_indexes()
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        let index = indexes
+            .iter()
+            .find(|index| index.keys.contains_key(field))
+            .unwrap_or_else(|| panic!("no index on {collection}.{field}: {indexes:?}"));
+        let options = index.options.as_ref();
+        eprintln!(
+            "{collection}.{field}: index {:?}, expireAfter {:?}",
+            options.and_then(|o| o.name.as_ref()),
+            options.and_then(|o| o.expire_after)
+        );
+    }
+
+    let uses = database.collection::<Document>("oauthRefreshTokenUses");
+    let old = DateTime::from_millis(DateTime::now().timestamp_millis() - 2 * 3600 * 1000);
+    uses.insert_one(doc! { "_id": "stale", "claimedAt": old })
+        .await
+        .unwrap();
+    uses.insert_one(doc! { "_id": "recent", "claimedAt": DateTime::now() })
+        .await
+        .unwrap();
+    store.delete_expired_refresh_tokens(0, 10).await.unwrap();
+    assert_eq!(uses.find_one(doc! { "_id": "stale" }).await.unwrap(), None);
+    assert!(
+        uses.find_one(doc! { "_id": "recent" })
+            .await
+            .unwrap()
+            .is_some()
+    );
     drop_database(database).await;
 }

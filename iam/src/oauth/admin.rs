@@ -34,8 +34,29 @@ pub(crate) struct CreateClient {
     #[serde(default)]
     grant_types: Option<Vec<GrantType>>,
     /// Its access-token lifetime in seconds; default the IAM's.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_seconds")]
     access_token_ttl: Option<u64>,
+}
+
+/// A JSON Schema `integer` is any number without a fraction (`60.0` as well as `60`), so
+/// a client following the document may send either; serde's `u64` takes only the first.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(seconds) = number.as_u64() {
+        return Ok(Some(seconds));
+    }
+    match number.as_f64() {
+        // In range and whole, so the cast is exact.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(f) if f.fract() == 0.0 && (0.0..=9.0e15).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(
+            "accessTokenTtl must be a whole number of seconds",
+        )),
+    }
 }
 
 /// A client and its secret: the only time the secret is shown.
@@ -152,4 +173,27 @@ pub(crate) async fn rotate_secret(
 ) -> ApiResult<Response> {
     let (client, secret) = iam.rotate_client_secret(&id).await?;
     Ok(with_secret(ClientView::from(&client), secret.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ttl(json: &str) -> Result<Option<u64>, serde_json::Error> {
+        serde_json::from_str::<CreateClient>(&format!(
+            r#"{{"name":"app","accessTokenTtl":{json}}}"#
+        ))
+        .map(|c| c.access_token_ttl)
+    }
+
+    #[test]
+    fn an_access_token_lifetime_is_any_whole_json_number() {
+        assert_eq!(ttl("60").unwrap(), Some(60));
+        assert_eq!(ttl("60.0").unwrap(), Some(60));
+        assert_eq!(ttl("6e1").unwrap(), Some(60));
+        assert_eq!(ttl("null").unwrap(), None);
+        for bad in ["60.5", "-1", "1e300", "\"60\""] {
+            assert!(ttl(bad).is_err(), "{bad}");
+        }
+    }
 }

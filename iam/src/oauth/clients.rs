@@ -16,7 +16,8 @@ use crate::iam::Iam;
 pub struct NewClient {
     /// The `client_id`, or `None` for a random one. 1 to 64 of `A-Z a-z 0-9 . _ ~ -`.
     pub id: Option<String>,
-    /// A name for people (1 to 64 printable characters).
+    /// A name for people: no control character, and 1 to 64 characters once surrounding
+    /// whitespace is trimmed.
     pub name: String,
     /// The scopes the client may ask for (RFC 6749 section 3.3 scope tokens).
     pub scopes: Vec<String>,
@@ -60,8 +61,10 @@ impl Iam {
                 "clientId must be 1 to 64 of A-Z a-z 0-9 . _ ~ -".to_owned(),
             ));
         }
+        // Control characters are refused anywhere, before trimming, as for user names.
         let name = client.name.trim();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().count() > 64 || client.name.chars().any(char::is_control)
+        {
             return Err(IamError::Validation(
                 "name must be 1 to 64 printable characters".to_owned(),
             ));

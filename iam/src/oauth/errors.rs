@@ -26,9 +26,10 @@ pub(crate) enum OAuthError {
     /// issued to another client (400).
     #[error("invalid_grant: {0}")]
     InvalidGrant(&'static str),
-    /// The client may not use this grant type (400).
-    #[error("unauthorized_client")]
-    UnauthorizedClient,
+    /// The client may not use this grant type, or asked to revoke a token issued to
+    /// another client (400).
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(&'static str),
     /// The grant type is not one this server supports (400).
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
@@ -71,7 +72,7 @@ impl OAuthError {
             Self::InvalidRequest(_) | Self::UnsupportedGrantType => ErrorCode::BadRequest,
             Self::InvalidClient => ErrorCode::InvalidCredentials,
             Self::InvalidGrant(_) | Self::InvalidScope => ErrorCode::ValidationFailed,
-            Self::UnauthorizedClient => ErrorCode::InsufficientRole,
+            Self::UnauthorizedClient(_) => ErrorCode::InsufficientRole,
             Self::Throttled(_) => ErrorCode::RateLimited,
             Self::Server(IamError::Unavailable(_)) => ErrorCode::UpstreamUnavailable,
             Self::Server(_) => ErrorCode::Internal,
@@ -87,11 +88,7 @@ impl OAuthError {
                 "client authentication failed",
             ),
             Self::InvalidGrant(why) => (StatusCode::BAD_REQUEST, "invalid_grant", why),
-            Self::UnauthorizedClient => (
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                "the client may not use this grant type",
-            ),
+            Self::UnauthorizedClient(why) => (StatusCode::BAD_REQUEST, "unauthorized_client", why),
             Self::UnsupportedGrantType => (
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
+use portcullis_resource_guard::Clock;
 
 use crate::ConfigError;
 use crate::iam::Iam;
 use crate::throttle::{LoginThrottle, ThrottlePolicy};
 
 mod admin;
-mod client_auth;
+pub(crate) mod client_auth;
 mod clients;
 mod errors;
 mod form;
@@ -29,10 +30,11 @@ mod introspect;
 mod metadata;
 mod refresh;
 mod revoke;
-mod scope;
+pub(crate) mod scope;
 mod secrets;
 mod settings;
 mod store;
+mod sweep;
 mod token_endpoint;
 
 #[cfg(feature = "openapi")]
@@ -76,6 +78,8 @@ pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 
 /// The longest refresh-token lifetime accepted.
 const MAX_REFRESH_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
+/// The longest interval between two sweeps of expired refresh tokens.
+const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// The OAuth part of a built IAM.
 #[derive(Debug)]
@@ -88,6 +92,8 @@ pub(crate) struct OAuthState {
     pub(crate) refresh_idle_ttl: Duration,
     pub(crate) refresh_absolute_ttl: Duration,
     pub(crate) metadata: Option<Arc<metadata::Metadata>>,
+    /// Deletes expired refresh tokens from the store; stops when this state is dropped.
+    _sweeper: sweep::Sweeper,
 }
 
 impl OAuthState {
@@ -97,6 +103,7 @@ impl OAuthState {
         issuer: &str,
         token_ttl: Duration,
         throttle: &ThrottlePolicy,
+        clock: &Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
         let ttl = settings.access_token_ttl;
         if ttl < Duration::from_secs(1) || ttl > token_ttl {
@@ -115,6 +122,12 @@ impl OAuthState {
             return Err(ConfigError::Invalid(format!(
                 "the refresh-token idle lifetime is {idle:?}; it must be 1 minute up to the \
                  absolute lifetime ({absolute:?})"
+            )));
+        }
+        let sweep_every = settings.refresh_sweep_interval;
+        if sweep_every < Duration::from_secs(1) || sweep_every > MAX_SWEEP_INTERVAL {
+            return Err(ConfigError::Invalid(format!(
+                "the refresh-token sweep interval is {sweep_every:?}; it must be 1 second to 1 day"
             )));
         }
         let store = settings
@@ -149,13 +162,14 @@ impl OAuthState {
             );
         }
         Ok(Self {
-            store,
+            store: Arc::clone(&store),
             secrets: secrets::SecretHasher::new(key)?,
             client_throttle: Arc::new(LoginThrottle::new(throttle.clone())?),
             access_token_ttl: ttl,
             refresh_idle_ttl: idle,
             refresh_absolute_ttl: absolute,
             metadata,
+            _sweeper: sweep::Sweeper::start(store, Arc::clone(clock), sweep_every),
         })
     }
 }

@@ -46,6 +46,7 @@ impl Iam {
                 issued_at: now,
                 family_issued_at,
                 expires_at: idle_end.min(absolute_end),
+                family_expires_at: absolute_end,
                 state: RefreshTokenState::Active,
             })
             .await?;

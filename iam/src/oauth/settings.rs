@@ -30,6 +30,7 @@ pub struct OAuthSettings {
     pub(crate) hash_key: Option<Vec<u8>>,
     pub(crate) bootstrap_client: Option<BootstrapClient>,
     pub(crate) scopes_supported: Vec<String>,
+    pub(crate) refresh_sweep_interval: Duration,
 }
 
 impl Default for OAuthSettings {
@@ -42,6 +43,7 @@ impl Default for OAuthSettings {
             hash_key: None,
             bootstrap_client: None,
             scopes_supported: Vec::new(),
+            refresh_sweep_interval: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -56,6 +58,7 @@ impl fmt::Debug for OAuthSettings {
             .field("hash_key", &self.hash_key.as_ref().map(|_| "<redacted>"))
             .field("bootstrap_client", &self.bootstrap_client)
             .field("scopes_supported", &self.scopes_supported)
+            .field("refresh_sweep_interval", &self.refresh_sweep_interval)
             .finish()
     }
 }
@@ -103,6 +106,19 @@ impl OAuthSettings {
     #[must_use]
     pub fn refresh_absolute_ttl(mut self, ttl: Duration) -> Self {
         self.refresh_absolute_ttl = ttl;
+        self
+    }
+
+    /// How often the IAM deletes expired refresh tokens from the store
+    /// ([`OAuthStore::delete_expired_refresh_tokens`](crate::OAuthStore::delete_expired_refresh_tokens):
+    /// unused tokens past their expiry, and used or revoked ones once their family has
+    /// ended), in batches of at most 1000 and at most 100 batches a sweep: 1 second to 1
+    /// day. Default is 10 minutes. It runs on every store, so that expired tokens go also
+    /// where the server has no TTL indexes; on `MongoDB` the TTL indexes usually leave
+    /// it nothing to do.
+    #[must_use]
+    pub fn refresh_sweep_interval(mut self, interval: Duration) -> Self {
+        self.refresh_sweep_interval = interval;
         self
     }
 

@@ -138,7 +138,9 @@ async fn issue(
         let client = iam.authenticate_client(&headers, &form, address).await?;
         let grant = grant.map_err(|()| OAuthError::UnsupportedGrantType)?;
         if !client.allows(grant) {
-            return Err(OAuthError::UnauthorizedClient);
+            return Err(OAuthError::UnauthorizedClient(
+                "the client may not use this grant type",
+            ));
         }
         let issued = match grant {
             GrantType::ClientCredentials => grant_client_credentials::issue(iam, &client, &form)?,

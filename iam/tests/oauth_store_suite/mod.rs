@@ -30,6 +30,8 @@ where
     revokes_by_family_user_and_client(make_store().await).await;
     a_family_revoked_during_a_rotation_takes_the_new_token_too(make_store().await).await;
     a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(make_store().await).await;
+    deletes_expired_refresh_tokens_and_keeps_the_rest(make_store().await).await;
+    deletes_expired_refresh_tokens_in_bounded_batches(make_store().await).await;
 }
 
 pub fn client(id: &str) -> OAuthClient {
@@ -55,6 +57,7 @@ pub fn token(hash: &str, family: &str, user: &str, client: &str) -> RefreshToken
         issued_at: 1_700_000_000,
         family_issued_at: 1_699_999_000,
         expires_at: 1_700_600_000,
+        family_expires_at: 1_702_591_000,
         state: RefreshTokenState::Active,
     }
 }
@@ -294,4 +297,146 @@ pub async fn a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(
         RefreshTokenState::Active
     );
     assert!(store.consume_refresh_token("later").await.unwrap());
+}
+
+/// A record with these limits and state.
+fn timed(
+    hash: &str,
+    state: RefreshTokenState,
+    expires_at: u64,
+    family_expires_at: u64,
+) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        state,
+        expires_at,
+        family_expires_at,
+        ..token(hash, &format!("family-of-{hash}"), "u", "app")
+    }
+}
+
+/// The sweep deletes what can no longer matter: an active token past its expiry, any
+/// token past its family's end. A used or revoked token past its own expiry stays while
+/// its family lives, so a reuse of it is still found (and revokes the family).
+pub async fn deletes_expired_refresh_tokens_and_keeps_the_rest(store: SharedOAuthStore) {
+    const NOW: u64 = 1_700_000_000;
+    let gone = [
+        timed(
+            "active-expired",
+            RefreshTokenState::Active,
+            NOW - 1,
+            NOW + 1000,
+        ),
+        timed(
+            "active-expires-now",
+            RefreshTokenState::Active,
+            NOW,
+            NOW + 1000,
+        ),
+        timed(
+            "used-family-over",
+            RefreshTokenState::Used,
+            NOW - 500,
+            NOW - 1,
+        ),
+        timed(
+            "revoked-family-over",
+            RefreshTokenState::Revoked,
+            NOW - 500,
+            NOW,
+        ),
+    ];
+    let kept = [
+        timed(
+            "active-live",
+            RefreshTokenState::Active,
+            NOW + 1,
+            NOW + 1000,
+        ),
+        timed(
+            "used-expired-family-live",
+            RefreshTokenState::Used,
+            NOW - 1,
+            NOW + 1000,
+        ),
+        timed(
+            "revoked-expired-family-live",
+            RefreshTokenState::Revoked,
+            NOW - 1,
+            NOW + 1,
+        ),
+    ];
+    for record in gone.iter().chain(&kept) {
+        store.insert_refresh_token(record.clone()).await.unwrap();
+    }
+    assert_eq!(
+        store.delete_expired_refresh_tokens(NOW, 100).await.unwrap(),
+        gone.len() as u64
+    );
+    for record in &gone {
+        assert_eq!(
+            store.find_refresh_token(&record.hash).await.unwrap(),
+            None,
+            "{}",
+            record.hash
+        );
+    }
+    for record in &kept {
+        assert_eq!(
+            store
+                .find_refresh_token(&record.hash)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(record),
+            "{}",
+            record.hash
+        );
+    }
+    // Reuse detection still sees the kept used token: it is not consumable again, and
+    // its family can be revoked.
+    assert!(
+        !store
+            .consume_refresh_token("used-expired-family-live")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .revoke_refresh_family("family-of-used-expired-family-live")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.delete_expired_refresh_tokens(NOW, 100).await.unwrap(),
+        0
+    );
+    // Once the family has ended, it goes too.
+    assert_eq!(
+        store
+            .delete_expired_refresh_tokens(NOW + 1000, 100)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(store.find_refresh_token("active-live").await.unwrap(), None);
+}
+
+/// One call deletes at most `limit` records; the rest go on the next calls.
+pub async fn deletes_expired_refresh_tokens_in_bounded_batches(store: SharedOAuthStore) {
+    for n in 0..5 {
+        store
+            .insert_refresh_token(timed(&format!("old{n}"), RefreshTokenState::Active, 10, 20))
+            .await
+            .unwrap();
+    }
+    store
+        .insert_refresh_token(timed("live", RefreshTokenState::Active, 100, 200))
+        .await
+        .unwrap();
+    assert_eq!(store.delete_expired_refresh_tokens(50, 2).await.unwrap(), 2);
+    assert_eq!(store.delete_expired_refresh_tokens(50, 2).await.unwrap(), 2);
+    assert_eq!(store.delete_expired_refresh_tokens(50, 2).await.unwrap(), 1);
+    assert_eq!(store.delete_expired_refresh_tokens(50, 2).await.unwrap(), 0);
+    assert!(store.find_refresh_token("live").await.unwrap().is_some());
 }

@@ -14,6 +14,10 @@ use crate::IamError;
 ///
 /// A revocation also records each family it reaches, as `MongoOAuthStore` does, so that a
 /// token a rotation adds to a revoked family afterwards reads as revoked too.
+/// Expired refresh tokens are dropped by the IAM's periodic sweep and, in case nobody
+/// runs it, every 1024 inserts, with the rule of
+/// [`OAuthStore::delete_expired_refresh_tokens`]: memory stays bounded by the tokens
+/// and families still alive.
 #[derive(Debug, Default)]
 pub struct MemoryOAuthStore {
     inner: Mutex<Inner>,
@@ -109,10 +113,11 @@ impl OAuthStore for MemoryOAuthStore {
         let mut inner = self.lock();
         inner.inserts += 1;
         if inner.inserts.is_multiple_of(PRUNE_EVERY) {
-            // Expired records can no longer be used or reused: forget them, so memory
-            // stays bounded by the tokens still alive. The new token's issue time is "now".
+            // Forget what can no longer matter, so memory stays bounded by the tokens (and
+            // families) still alive even without the IAM's periodic sweep. The new token's
+            // issue time is "now".
             let now = record.issued_at;
-            inner.refresh_tokens.retain(|_, r| r.expires_at > now);
+            inner.refresh_tokens.retain(|_, r| !r.is_purgeable(now));
             inner.revoked_families.retain(|_, until| *until > now);
         }
         inner.refresh_tokens.insert(record.hash.clone(), record);
@@ -160,6 +165,22 @@ impl OAuthStore for MemoryOAuthStore {
 
     async fn revoke_client_refresh_tokens(&self, client_id: &str) -> Result<u64, IamError> {
         Ok(self.revoke_where(|r| r.client_id == client_id))
+    }
+
+    async fn delete_expired_refresh_tokens(&self, now: u64, limit: u64) -> Result<u64, IamError> {
+        let mut inner = self.lock();
+        inner.revoked_families.retain(|_, until| *until > now);
+        let expired: Vec<String> = inner
+            .refresh_tokens
+            .values()
+            .filter(|r| r.is_purgeable(now))
+            .map(|r| r.hash.clone())
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect();
+        for hash in &expired {
+            inner.refresh_tokens.remove(hash);
+        }
+        Ok(u64::try_from(expired.len()).unwrap_or(u64::MAX))
     }
 
     fn is_persistent(&self) -> bool {

@@ -203,6 +203,10 @@ pub struct RefreshTokenRecord {
     /// When this token expires (Unix seconds): the earlier of the idle and the absolute
     /// limit.
     pub expires_at: u64,
+    /// When the family ends (Unix seconds): its first token's issue time plus the absolute
+    /// lifetime. A used or revoked record is kept until then, so that presenting it again
+    /// is still seen as a reuse while a newer token of its family may be alive.
+    pub family_expires_at: u64,
     /// Active, used or revoked.
     pub state: RefreshTokenState,
 }
@@ -218,8 +222,18 @@ impl fmt::Debug for RefreshTokenRecord {
             .field("issued_at", &self.issued_at)
             .field("family_issued_at", &self.family_issued_at)
             .field("expires_at", &self.expires_at)
+            .field("family_expires_at", &self.family_expires_at)
             .field("state", &self.state)
             .finish()
+    }
+}
+
+impl RefreshTokenRecord {
+    /// Whether the record can no longer matter at `now`: see
+    /// [`OAuthStore::delete_expired_refresh_tokens`].
+    pub fn is_purgeable(&self, now: u64) -> bool {
+        self.family_expires_at <= now
+            || (self.state == RefreshTokenState::Active && self.expires_at <= now)
     }
 }
 
@@ -284,6 +298,19 @@ pub trait OAuthStore: Send + Sync + fmt::Debug + 'static {
     /// first, as [`revoke_refresh_family`](Self::revoke_refresh_family) does; returns how
     /// many were not revoked yet.
     async fn revoke_client_refresh_tokens(&self, client_id: &str) -> Result<u64, IamError>;
+
+    /// Deletes at most `limit` refresh-token records that can no longer matter at `now`
+    /// (Unix seconds) and returns how many it deleted:
+    ///
+    /// - an `Active` record once `expires_at <= now`: it can no longer be used, and no
+    ///   newer token of its family exists;
+    /// - any record once `family_expires_at <= now`: every token of the family has expired.
+    ///
+    /// A `Used` or `Revoked` record whose own `expires_at` has passed is kept until its
+    /// family ends: presenting it again must still revoke the family (reuse detection).
+    /// The IAM calls this periodically ([`OAuthSettings::refresh_sweep_interval`](crate::OAuthSettings::refresh_sweep_interval)),
+    /// so that expired tokens go on any backend.
+    async fn delete_expired_refresh_tokens(&self, now: u64, limit: u64) -> Result<u64, IamError>;
 
     /// Whether clients and tokens outlive the process (a database) or not (memory).
     fn is_persistent(&self) -> bool;

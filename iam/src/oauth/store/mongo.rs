@@ -1,11 +1,11 @@
 //! [`MongoOAuthStore`], clients and refresh tokens in `MongoDB` (feature `mongodb`).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,23 @@ use crate::{ConfigError, IamError};
 /// Clients in the collection `oauthClients` (`_id` the client id) and refresh tokens in
 /// `oauthRefreshTokens` (`_id` the token's keyed hash, indexes on `familyId`, `userId` and
 /// `clientId`), beside the users in the same database.
+///
+/// # Expired refresh tokens
+/// Each token document carries two BSON dates: `activeUntil` (the token's own expiry, the
+/// earlier of its idle and absolute limits) and `familyUntil` (the family's absolute
+/// expiry). Two TTL indexes (`expireAfterSeconds: 0`) let the server delete a document
+/// at `activeUntil` while it is `active` (a partial index on `state: "active"`: an
+/// unused expired token can no longer matter) and at `familyUntil` whatever its state.
+/// A `used` or `revoked` token thus stays until its family ends, so presenting it again
+/// is still detected as a reuse while a newer token of the family may be alive. The
+/// claims in `oauthRefreshTokenUses` (below) go an hour after they were made.
+///
+/// `MongoDB` runs its TTL monitor about once a minute. Servers that refuse TTL or partial
+/// indexes get plain indexes on the same fields instead (`FerretDB` 1.x refuses TTL
+/// indexes), and on every server the IAM also deletes
+/// expired tokens itself, in bounded batches, every
+/// [`refresh_sweep_interval`](crate::OAuthSettings::refresh_sweep_interval), through
+/// [`OAuthStore::delete_expired_refresh_tokens`].
 ///
 /// # Consuming a refresh token
 /// Of two instances presenting one token at the same moment exactly one must win. A
@@ -85,10 +102,21 @@ impl MongoOAuthStore {
                 .await
                 .map_err(|e| ConfigError::Store(map_error(e)))?;
         }
+        let uses = database.collection::<Document>("oauthRefreshTokenUses");
+        let tokens = refresh_tokens.clone_with_type::<Document>();
+        expiry_index(
+            &tokens,
+            "activeUntil",
+            Duration::ZERO,
+            Some(doc! { "state": "active" }),
+        )
+        .await?;
+        expiry_index(&tokens, "familyUntil", Duration::ZERO, None).await?;
+        expiry_index(&uses, "claimedAt", CLAIM_TTL, None).await?;
         Ok(Self {
             clients,
             refresh_tokens,
-            uses: database.collection::<Document>("oauthRefreshTokenUses"),
+            uses,
             revoked_families: database.collection::<Document>("oauthRevokedFamilies"),
         })
     }
@@ -146,6 +174,55 @@ impl MongoOAuthStore {
             .map_err(map_error)?
             .is_some())
     }
+}
+
+/// How long a claim in `oauthRefreshTokenUses` is kept. Once the claim's `findAndModify`
+/// has run, the token's state alone refuses a second use, so the claim only has to
+/// outlive that call; a claim left by a crash between the two frees its token after this.
+const CLAIM_TTL: Duration = Duration::from_secs(3600);
+
+/// Creates the TTL index `{field: 1}` (`expireAfterSeconds`, optionally partial), or, when
+/// the server refuses it, a plain index on `field` so that the sweep's queries stay cheap.
+async fn expiry_index(
+    collection: &Collection<Document>,
+    field: &str,
+    after: Duration,
+    partial: Option<Document>,
+) -> Result<(), ConfigError> {
+    let ttl = IndexModel::builder()
+        .keys(doc! { field: 1 })
+        .options(
+            IndexOptions::builder()
+                .name(format!("{field}_ttl"))
+                .expire_after(after)
+                .partial_filter_expression(partial)
+                .build(),
+        )
+        .build();
+    let Err(refused) = collection.create_index(ttl).await else {
+        return Ok(());
+    };
+    tracing::info!(
+        collection = collection.name(),
+        field,
+        error = %refused,
+        "the server refused a TTL index: expired refresh tokens are deleted by the IAM's \
+         periodic sweep only"
+    );
+    let plain = IndexModel::builder()
+        .keys(doc! { field: 1 })
+        .options(IndexOptions::builder().name(format!("{field}_1")).build())
+        .build();
+    collection
+        .create_index(plain)
+        .await
+        .map_err(|e| ConfigError::Store(map_error(e)))?;
+    Ok(())
+}
+
+/// Unix seconds as a BSON date (saturating).
+fn to_date(seconds: u64) -> DateTime {
+    DateTime::from_millis(to_i64(seconds).saturating_mul(1000))
 }
 
 /// Unix seconds as BSON stores them (no unsigned 64-bit integers in BSON).
@@ -218,6 +295,15 @@ struct RefreshTokenDocument {
     issued_at: i64,
     family_issued_at: i64,
     expires_at: i64,
+    /// Missing in documents written before it existed: read as `expiresAt`.
+    #[serde(default)]
+    family_expires_at: Option<i64>,
+    /// `expiresAt` as a date, for the TTL index.
+    #[serde(default)]
+    active_until: Option<DateTime>,
+    /// `familyExpiresAt` as a date, for the TTL index.
+    #[serde(default)]
+    family_until: Option<DateTime>,
     state: RefreshTokenState,
 }
 
@@ -232,6 +318,9 @@ impl From<RefreshTokenRecord> for RefreshTokenDocument {
             issued_at: to_i64(record.issued_at),
             family_issued_at: to_i64(record.family_issued_at),
             expires_at: to_i64(record.expires_at),
+            family_expires_at: Some(to_i64(record.family_expires_at)),
+            active_until: Some(to_date(record.expires_at)),
+            family_until: Some(to_date(record.family_expires_at)),
             state: record.state,
         }
     }
@@ -248,6 +337,7 @@ impl From<RefreshTokenDocument> for RefreshTokenRecord {
             issued_at: to_u64(doc.issued_at),
             family_issued_at: to_u64(doc.family_issued_at),
             expires_at: to_u64(doc.expires_at),
+            family_expires_at: to_u64(doc.family_expires_at.unwrap_or(doc.expires_at)),
             state: doc.state,
         }
     }
@@ -349,7 +439,8 @@ impl OAuthStore for MongoOAuthStore {
 
     async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError> {
         // The claim: exactly one insert of this `_id` succeeds, whatever the server.
-        match self.uses.insert_one(doc! { "_id": hash }).await {
+        let claim = doc! { "_id": hash, "claimedAt": DateTime::now() };
+        match self.uses.insert_one(claim).await {
             Ok(_) => {}
             Err(e) if is_duplicate_key(&e) => return Ok(false),
             Err(e) => return Err(map_error(e)),
@@ -390,6 +481,53 @@ impl OAuthStore for MongoOAuthStore {
 
     async fn revoke_client_refresh_tokens(&self, client_id: &str) -> Result<u64, IamError> {
         self.revoke_where(doc! { "clientId": client_id }).await
+    }
+
+    async fn delete_expired_refresh_tokens(&self, now: u64, limit: u64) -> Result<u64, IamError> {
+        // A family's revocation record outlives every token it covered: then it is done.
+        self.revoked_families
+            .delete_many(doc! { "expiresAt": { "$lte": i64::try_from(now).unwrap_or(i64::MAX) } })
+            .await
+            .map_err(map_error)?;
+        let now = to_date(now);
+        let expired = doc! { "$or": [
+            { "state": "active", "activeUntil": { "$lte": now } },
+            { "familyUntil": { "$lte": now } },
+        ] };
+        // Bounded: the ids of at most `limit` documents, then one delete of those that
+        // still match (a token may have changed in between).
+        let ids: Vec<Bson> = self
+            .refresh_tokens
+            .clone_with_type::<Document>()
+            .find(expired.clone())
+            .projection(doc! { "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(map_error)?
+            .try_collect::<Vec<Document>>()
+            .await
+            .map_err(map_error)?
+            .into_iter()
+            .filter_map(|document| document.get("_id").cloned())
+            .collect();
+        let deleted = if ids.is_empty() {
+            0
+        } else {
+            self.refresh_tokens
+                .delete_many(doc! { "$and": [expired, { "_id": { "$in": ids } }] })
+                .await
+                .map_err(map_error)?
+                .deleted_count
+        };
+        // Claims age by this process's wall clock: they were stamped with it.
+        let stale = SystemTime::now()
+            .checked_sub(CLAIM_TTL)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        self.uses
+            .delete_many(doc! { "claimedAt": { "$lte": DateTime::from_system_time(stale) } })
+            .await
+            .map_err(map_error)?;
+        Ok(deleted)
     }
 
     fn is_persistent(&self) -> bool {

@@ -22,8 +22,9 @@ use oauth2::basic::{
 };
 use oauth2::{
     AccessToken, AuthType, ClientId, ClientSecret, EndpointNotSet, EndpointSet, IntrospectionUrl,
-    RefreshToken, RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername, RevocationUrl,
-    Scope, StandardRevocableToken, TokenIntrospectionResponse, TokenResponse, TokenUrl,
+    RefreshToken, RequestTokenError, ResourceOwnerPassword, ResourceOwnerUsername,
+    RevocationErrorResponseType, RevocationUrl, Scope, StandardRevocableToken,
+    TokenIntrospectionResponse, TokenResponse, TokenUrl,
 };
 use portcullis_examples::testing::{
     ADMIN_PASSWORD, Service, TestCa, TlsFront, example_command, login, send_buffered,
@@ -484,7 +485,8 @@ async fn a_revoked_refresh_token_is_refused_and_introspects_inactive() {
     assert_eq!(info.client_id(), Some(&ClientId::new(CLIENT_ID.to_owned())));
 
     // Refresh tokens are bound to their client: another registered client can neither
-    // use it, nor see it, nor revoke it, and its attempts change nothing.
+    // use it, nor see it, nor revoke it (RFC 7009 section 2.1: refused, with
+    // `unauthorized_client`), and its attempts change nothing.
     let (other_id, other_secret) = iam.register_client("library-e2e-other", &[READ]).await;
     let other = iam
         .client_as(other_id, other_secret, AuthType::BasicAuth)
@@ -496,12 +498,19 @@ async fn a_revoked_refresh_token_is_refused_and_introspects_inactive() {
         .unwrap_err();
     assert_eq!(server_error(error), BasicErrorResponseType::InvalidGrant);
     assert!(!introspect_refresh(&iam, &other, &refresh).await.active());
-    other
+    let refused = other
         .revoke_token(StandardRevocableToken::RefreshToken(refresh.clone()))
         .unwrap()
         .request_async(&http)
         .await
-        .unwrap();
+        .unwrap_err();
+    match refused {
+        RequestTokenError::ServerResponse(response) => assert_eq!(
+            *response.error(),
+            RevocationErrorResponseType::Basic(BasicErrorResponseType::UnauthorizedClient)
+        ),
+        other => panic!("expected unauthorized_client, got {other:?}"),
+    }
     assert!(introspect_refresh(&iam, &client, &refresh).await.active());
     // The other client's own password grant works: it is a real client.
     let own = other

@@ -6,6 +6,7 @@
 //! listener of its own when `metricsPort` is set ([`serve_on_own_port`]).
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -39,8 +40,30 @@ pub fn prometheus() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics shows its own only");
         }
+        start_upkeep(handle.clone());
         handle
     })
+}
+
+/// How often the recorder folds the recorded histogram samples into their buckets.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Runs the recorder's upkeep on a thread of its own, for the life of the process. A
+/// recorder made by `build_recorder` keeps every histogram sample until something drains
+/// it: without this, a service nobody scrapes grows by every request's samples (the
+/// exporter's documentation, "upkeep task").
+fn start_upkeep(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new()
+        .name("portcullis-metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = started {
+        tracing::error!(%error, "cannot start the metrics upkeep: histograms grow until scraped");
+    }
 }
 
 /// The handler of `GET /metrics`.

@@ -12,6 +12,8 @@ use crate::IamError;
 mod memory;
 #[cfg(feature = "mongodb")]
 mod mongo;
+#[cfg(feature = "mongodb")]
+mod mongo_documents;
 
 pub use memory::MemoryOAuthStore;
 #[cfg(feature = "mongodb")]

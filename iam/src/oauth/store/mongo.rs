@@ -8,11 +8,9 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
-use serde::{Deserialize, Serialize};
 
-use super::{
-    ClientUpdate, GrantType, OAuthClient, OAuthStore, RefreshTokenRecord, RefreshTokenState,
-};
+use super::mongo_documents::{ClientDocument, RefreshTokenDocument, to_date};
+use super::{ClientUpdate, OAuthClient, OAuthStore, RefreshTokenRecord, RefreshTokenState};
 use crate::store::mongo::{is_duplicate_key, map_error};
 use crate::{ConfigError, IamError};
 
@@ -218,129 +216,6 @@ async fn expiry_index(
         .await
         .map_err(|e| ConfigError::Store(map_error(e)))?;
     Ok(())
-}
-
-/// Unix seconds as a BSON date (saturating).
-fn to_date(seconds: u64) -> DateTime {
-    DateTime::from_millis(to_i64(seconds).saturating_mul(1000))
-}
-
-/// Unix seconds as BSON stores them (no unsigned 64-bit integers in BSON).
-fn to_i64(seconds: u64) -> i64 {
-    i64::try_from(seconds).unwrap_or(i64::MAX)
-}
-
-fn to_u64(seconds: i64) -> u64 {
-    u64::try_from(seconds).unwrap_or(0)
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClientDocument {
-    #[serde(rename = "_id")]
-    id: String,
-    name: String,
-    secret_hash: String,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    grant_types: Vec<GrantType>,
-    #[serde(default)]
-    access_token_ttl: Option<i64>,
-    #[serde(default)]
-    disabled: bool,
-    #[serde(default)]
-    created_at: i64,
-}
-
-impl From<OAuthClient> for ClientDocument {
-    fn from(client: OAuthClient) -> Self {
-        Self {
-            id: client.id,
-            name: client.name,
-            secret_hash: client.secret_hash,
-            scopes: client.scopes,
-            grant_types: client.grant_types,
-            access_token_ttl: client.access_token_ttl.map(to_i64),
-            disabled: client.disabled,
-            created_at: to_i64(client.created_at),
-        }
-    }
-}
-
-impl From<ClientDocument> for OAuthClient {
-    fn from(doc: ClientDocument) -> Self {
-        Self {
-            id: doc.id,
-            name: doc.name,
-            secret_hash: doc.secret_hash,
-            scopes: doc.scopes,
-            grant_types: doc.grant_types,
-            access_token_ttl: doc.access_token_ttl.map(to_u64),
-            disabled: doc.disabled,
-            created_at: to_u64(doc.created_at),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RefreshTokenDocument {
-    #[serde(rename = "_id")]
-    hash: String,
-    family_id: String,
-    client_id: String,
-    user_id: String,
-    scope: String,
-    issued_at: i64,
-    family_issued_at: i64,
-    expires_at: i64,
-    /// Missing in documents written before it existed: read as `expiresAt`.
-    #[serde(default)]
-    family_expires_at: Option<i64>,
-    /// `expiresAt` as a date, for the TTL index.
-    #[serde(default)]
-    active_until: Option<DateTime>,
-    /// `familyExpiresAt` as a date, for the TTL index.
-    #[serde(default)]
-    family_until: Option<DateTime>,
-    state: RefreshTokenState,
-}
-
-impl From<RefreshTokenRecord> for RefreshTokenDocument {
-    fn from(record: RefreshTokenRecord) -> Self {
-        Self {
-            hash: record.hash,
-            family_id: record.family_id,
-            client_id: record.client_id,
-            user_id: record.user_id,
-            scope: record.scope,
-            issued_at: to_i64(record.issued_at),
-            family_issued_at: to_i64(record.family_issued_at),
-            expires_at: to_i64(record.expires_at),
-            family_expires_at: Some(to_i64(record.family_expires_at)),
-            active_until: Some(to_date(record.expires_at)),
-            family_until: Some(to_date(record.family_expires_at)),
-            state: record.state,
-        }
-    }
-}
-
-impl From<RefreshTokenDocument> for RefreshTokenRecord {
-    fn from(doc: RefreshTokenDocument) -> Self {
-        Self {
-            hash: doc.hash,
-            family_id: doc.family_id,
-            client_id: doc.client_id,
-            user_id: doc.user_id,
-            scope: doc.scope,
-            issued_at: to_u64(doc.issued_at),
-            family_issued_at: to_u64(doc.family_issued_at),
-            expires_at: to_u64(doc.expires_at),
-            family_expires_at: to_u64(doc.family_expires_at.unwrap_or(doc.expires_at)),
-            state: doc.state,
-        }
-    }
 }
 
 #[async_trait]

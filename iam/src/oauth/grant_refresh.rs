@@ -53,11 +53,17 @@ pub(crate) async fn issue(
     }
     let granted = scope::split(&record.scope);
     let scopes = scope::grant(form.get("scope"), &granted)?;
-    if !oauth.store.consume_refresh_token(&hash).await? {
+    // The user is read while the token is consumed: two round trips to the store at once
+    // instead of one after the other (the refresh's latency is its round trips).
+    let (consumed, user) = tokio::join!(
+        oauth.store.consume_refresh_token(&hash),
+        iam.store().get(&record.user_id)
+    );
+    if !consumed? {
         // Another request used it between the look and the write: that is a reuse too.
         return Err(reuse(iam, &record.family_id, &client.id).await);
     }
-    let user = match iam.store().get(&record.user_id).await {
+    let user = match user {
         Ok(user) => user,
         Err(IamError::UnknownUser { .. } | IamError::MalformedId) => {
             oauth.store.revoke_refresh_family(&record.family_id).await?;
@@ -81,16 +87,11 @@ pub(crate) async fn issue(
     // A concurrent use of the same token (the race's loser) is a reuse, and a user's or
     // client's revocation may run meanwhile: either may have begun before the new token
     // existed. The store records a family's revocation before it touches the tokens, so
-    // looking up the new token now either finds its family revoked, or the revocation
-    // began after the insert and reaches the new token itself. If revoked, revoke the
-    // family again (the new token's own record included) and answer with the access
-    // token only: this request won the rotation, but the family is over.
-    let revoked_meanwhile = oauth
-        .store
-        .find_refresh_token(&iam.refresh_token_hash(&new_token))
-        .await?
-        .is_none_or(|r| r.state != RefreshTokenState::Active);
-    if revoked_meanwhile {
+    // asking now either finds the family revoked, or the revocation began after the
+    // insert and reaches the new token itself. If revoked, revoke the family again (the
+    // new token's own record included) and answer with the access token only: this
+    // request won the rotation, but the family is over.
+    if oauth.store.is_family_revoked(&record.family_id).await? {
         oauth.store.revoke_refresh_family(&record.family_id).await?;
     } else {
         issued.refresh_token = Some(new_token);

@@ -224,6 +224,7 @@ pub async fn a_family_revoked_during_a_rotation_takes_the_new_token_too(store: S
     next.expires_at += 1000;
     store.insert_refresh_token(next).await.unwrap();
 
+    assert!(store.is_family_revoked("f").await.unwrap(), "what A asks");
     let seen = store.find_refresh_token("t1").await.unwrap().unwrap();
     assert_eq!(seen.state, RefreshTokenState::Revoked);
     assert!(!store.consume_refresh_token("t1").await.unwrap());
@@ -251,6 +252,7 @@ pub async fn a_family_revoked_during_a_rotation_takes_the_new_token_too(store: S
             .state,
         RefreshTokenState::Active
     );
+    assert!(!store.is_family_revoked("g").await.unwrap());
     assert!(store.consume_refresh_token("other").await.unwrap());
 }
 
@@ -271,6 +273,7 @@ pub async fn a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(
     assert_eq!(store.revoke_user_refresh_tokens("alice").await.unwrap(), 1);
     assert_eq!(store.revoke_client_refresh_tokens("cli").await.unwrap(), 1);
     for (hash, family, user, client) in [("u1", "fu", "alice", "app"), ("c1", "fc", "bob", "cli")] {
+        assert!(store.is_family_revoked(family).await.unwrap(), "{family}");
         store
             .insert_refresh_token(token(hash, family, user, client))
             .await
@@ -296,6 +299,7 @@ pub async fn a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(
             .state,
         RefreshTokenState::Active
     );
+    assert!(!store.is_family_revoked("fresh").await.unwrap());
     assert!(store.consume_refresh_token("later").await.unwrap());
 }
 

@@ -155,6 +155,10 @@ impl OAuthStore for MemoryOAuthStore {
         }
     }
 
+    async fn is_family_revoked(&self, family_id: &str) -> Result<bool, IamError> {
+        Ok(self.lock().revoked_families.contains_key(family_id))
+    }
+
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, IamError> {
         Ok(self.revoke_where(|r| r.family_id == family_id))
     }

@@ -287,6 +287,11 @@ pub trait OAuthStore: Send + Sync + fmt::Debug + 'static {
     /// or it is unknown.
     async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError>;
 
+    /// Whether a revocation has reached the family: recorded before any of its tokens is
+    /// revoked, so a rotation that checks this after storing its new token either sees
+    /// the revocation or was reached by it.
+    async fn is_family_revoked(&self, family_id: &str) -> Result<bool, IamError>;
+
     /// Records the family as revoked, then revokes every token of it; returns how many
     /// were not revoked yet.
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, IamError>;

@@ -41,7 +41,9 @@ use crate::{ConfigError, IamError};
 /// reads and writes in two steps there, and the store suite's race test saw several
 /// winners. So the store first inserts `{_id: <hash>}` into `oauthRefreshTokenUses`: the
 /// unique `_id` lets exactly one insert succeed on every server, and only that caller
-/// goes on to the `findAndModify` that marks the token used.
+/// goes on to the `findAndModify` that marks the token used. That one filters on `_id`
+/// alone and judges the state it returns: `FerretDB` 1.x answers only an `_id`-alone
+/// filter from an index, and reads the whole collection for any other.
 ///
 /// # Revoking a family
 /// A revocation is an `update_many`, which is not atomic across documents: it can select
@@ -160,6 +162,17 @@ impl MongoOAuthStore {
                 .await
                 .map_err(map_error)?;
         }
+        Ok(())
+    }
+
+    async fn mark_token_revoked(&self, hash: &str) -> Result<(), IamError> {
+        self.refresh_tokens
+            .update_one(
+                doc! { "_id": hash },
+                doc! { "$set": { "state": "revoked" } },
+            )
+            .await
+            .map_err(map_error)?;
         Ok(())
     }
 
@@ -320,30 +333,38 @@ impl OAuthStore for MongoOAuthStore {
             Err(e) if is_duplicate_key(&e) => return Ok(false),
             Err(e) => return Err(map_error(e)),
         }
-        // A revoked (or unknown) token stays unusable even for the claim's winner.
+        // The claim made this caller the token's only consumer, so the filter is `_id`
+        // alone: the one filter `FerretDB` 1.x answers from an index (any other scans the
+        // collection). Whatever state the token was in stays decided by the copy from
+        // before the write.
         let before = self
             .refresh_tokens
-            .find_one_and_update(
-                doc! { "_id": hash, "state": "active" },
-                doc! { "$set": { "state": "used" } },
-            )
+            .find_one_and_update(doc! { "_id": hash }, doc! { "$set": { "state": "used" } })
             .await
             .map_err(map_error)?;
         let Some(before) = before else {
             return Ok(false);
         };
+        match before.state {
+            // A claim older than CLAIM_TTL was swept: the token was used, and still is.
+            RefreshTokenState::Used => return Ok(false),
+            // A revocation wrote this; the write above must not undo it.
+            RefreshTokenState::Revoked => {
+                self.mark_token_revoked(hash).await?;
+                return Ok(false);
+            }
+            RefreshTokenState::Active => {}
+        }
         if self.family_revoked(&before.family_id).await? {
             // Inserted by a rotation after its family's revocation began: revoked too.
-            self.refresh_tokens
-                .update_one(
-                    doc! { "_id": hash },
-                    doc! { "$set": { "state": "revoked" } },
-                )
-                .await
-                .map_err(map_error)?;
+            self.mark_token_revoked(hash).await?;
             return Ok(false);
         }
         Ok(true)
+    }
+
+    async fn is_family_revoked(&self, family_id: &str) -> Result<bool, IamError> {
+        self.family_revoked(family_id).await
     }
 
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, IamError> {

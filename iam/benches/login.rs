@@ -12,7 +12,6 @@
 //!    (`max_concurrent` = number of cores), then with one hash at a time, then effectively
 //!    unbounded (64) to show what the bound buys.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,66 +20,30 @@ use axum::Router;
 use axum::routing::get;
 use portcullis_iam::{AdminBootstrap, Iam, PasswordPolicy, Passwords, SigningKey, ThrottlePolicy};
 
+mod support;
+use support::{report, serve_on_own_runtime};
+
 const PASSWORD: &str = "a benchmark admin password";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn report(label: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    println!(
-        "{label:<44} n={:<5} p50={:<10} p95={:<10} p99={:<10} max={}",
-        samples.len(),
-        ms(percentile(&samples, 50.0)),
-        ms(percentile(&samples, 95.0)),
-        ms(percentile(&samples, 99.0)),
-        ms(*samples.last().unwrap()),
-    );
-}
 
 /// Starts the IAM (plus `/healthz`) on its own 2-worker runtime and returns its base URL.
 fn start_server(policy: PasswordPolicy) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let iam = Iam::builder()
-                .signing_key(SigningKey::generate_ed25519())
-                .password_policy(policy)
-                .throttle(
-                    ThrottlePolicy::default()
-                        .max_failures_per_name(1_000_000)
-                        .max_failures_per_address(1_000_000),
-                )
-                .admin_bootstrap(AdminBootstrap::Password(PASSWORD.to_owned()))
-                .build()
-                .await
-                .unwrap();
-            let app = Router::new()
-                .route("/healthz", get(|| async { "ok" }))
-                .merge(iam.router());
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}", listener.local_addr().unwrap()))
-                .unwrap();
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+    serve_on_own_runtime(move || async move {
+        let iam = Iam::builder()
+            .signing_key(SigningKey::generate_ed25519())
+            .password_policy(policy)
+            .throttle(
+                ThrottlePolicy::default()
+                    .max_failures_per_name(1_000_000)
+                    .max_failures_per_address(1_000_000),
             )
+            .admin_bootstrap(AdminBootstrap::Password(PASSWORD.to_owned()))
+            .build()
             .await
             .unwrap();
-        });
-    });
-    rx.recv().unwrap()
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .merge(iam.router())
+    })
 }
 
 async fn login(client: &reqwest::Client, base: &str) {

@@ -19,7 +19,6 @@
 //! 3. `throughput`: 16 clients in a loop for 5 seconds (each refresh client on its own
 //!    chain) -> tokens per second, p50/p99.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +33,9 @@ use portcullis_iam::{
 };
 use tower::ServiceExt;
 
+mod support;
+use support::{report, serve_on_own_runtime};
+
 const CLIENT_ID: &str = "bench-client";
 const SECRET: &str = "a benchmark client secret, long enough";
 const ADMIN_PASSWORD: &str = "a benchmark admin password, long enough";
@@ -41,27 +43,6 @@ const ADMIN_PASSWORD: &str = "a benchmark admin password, long enough";
 /// `client_credentials` requests keep the run within minutes on a slow server.
 const REFRESH_SAMPLES: usize = 500;
 const CLIENT_CREDENTIALS: &str = "grant_type=client_credentials&scope=movies%3Aread";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn report(label: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    println!(
-        "{label:<44} n={:<6} p50={:<10} p95={:<10} p99={:<10} max={}",
-        samples.len(),
-        ms(percentile(&samples, 50.0)),
-        ms(percentile(&samples, 95.0)),
-        ms(percentile(&samples, 99.0)),
-        ms(*samples.last().unwrap()),
-    );
-}
 
 /// A database name of this run only.
 fn database_name(purpose: &str) -> String {
@@ -104,28 +85,9 @@ async fn build(database: &Database, key: SigningKey) -> Iam {
 
 /// Starts the IAM on its own 2-worker runtime and returns its base URL.
 fn start_server(uri: String, name: String, key: SigningKey) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let iam = build(&database(&uri, &name).await, key).await;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}", listener.local_addr().unwrap()))
-                .unwrap();
-            axum::serve(
-                listener,
-                iam.router()
-                    .into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
-    });
-    rx.recv().unwrap()
+    serve_on_own_runtime(
+        move || async move { build(&database(&uri, &name).await, key).await.router() },
+    )
 }
 
 /// Posts `form` with the client's credentials; the JSON answer, after checking for 200.

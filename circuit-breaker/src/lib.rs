@@ -169,6 +169,18 @@ pub use breaker::{
 pub use client::{
     BalancedClient, BalancedClientBuilder, BalancedRequest, ClientBuildError, ClientError,
 };
+/// Brings the exported call counts (`portcullis_breaker_calls_total`) of every live
+/// breaker up to date: call it before rendering the metrics (for example in the handler of
+/// `GET /metrics`) so that a scrape sees every call.
+///
+/// Between flushes the exported counts of a breaker lag by a bounded number of calls: see
+/// [`CircuitBreaker::flush_metrics`]. Durations are sampled and need no flush.
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub fn flush_metrics() {
+    breaker::flush_all_metrics();
+}
+
 pub use clock::{Clock, ManualClock, SystemClock, TokioClock};
 pub use config::{CircuitBreakerBuilder, Classifier, DefaultClassifier, FailurePolicy, Outcome};
 pub use error::{BreakerError, ConfigError};

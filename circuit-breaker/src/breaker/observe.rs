@@ -23,6 +23,10 @@ impl Shared {
         if from == to {
             return;
         }
+        // Before the transition is counted, so that a breaker seen open shows the calls
+        // that opened it.
+        #[cfg(feature = "metrics")]
+        self.flush_metrics();
         fire_change(
             self.listeners.on_state_change.as_ref(),
             &self.name,
@@ -43,10 +47,11 @@ impl Shared {
 
     /// Tells the subscribers and the metrics how a call ended; `duration` is `None` for a
     /// call that was not timed (rejected, or admitted while nothing observed the breaker).
+    /// The metrics count only the rare outcomes here (see `metrics`).
     pub(super) fn observe_call(&self, outcome: CallOutcome, duration: Option<Duration>) {
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
-            metrics.call(outcome, duration);
+            metrics.call(outcome);
         }
         self.publish(|| BreakerEvent::Call {
             name: self.name.clone(),

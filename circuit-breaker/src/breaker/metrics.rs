@@ -14,15 +14,16 @@
 //!   breaker, then one in [`SAMPLE_INTERVAL`], decided by a per-thread, per-breaker
 //!   countdown (a plain load and store, no shared cache line). The histogram's `_count` is
 //!   the number of samples, not of calls: `calls_total` counts the calls.
-//! - **When counts are flushed:** at every sampled call, at every state change (so a
-//!   breaker that opens shows the failures that opened it), every 256th rejection of a
-//!   thread, when the breaker is dropped, and on demand:
-//!   [`CircuitBreaker::flush_metrics`](super::CircuitBreaker::flush_metrics) or the
-//!   process-wide [`flush_metrics`](crate::flush_metrics) (an exporter calls it before it
-//!   renders). So between flushes the exported successes lag by at most
+//! - **When counts are flushed:** successes at every sampled call; successes and
+//!   rejections at every state change (so a breaker that opens shows the failures that
+//!   opened it), at every 256th rejection of a thread, when the breaker is dropped, and
+//!   on demand: [`CircuitBreaker::flush_metrics`](super::CircuitBreaker::flush_metrics)
+//!   or the process-wide [`flush_metrics`](crate::flush_metrics) (an exporter calls it
+//!   before it renders). So between flushes the exported successes lag by at most
 //!   `SAMPLE_INTERVAL - 1` (63) per thread that calls the breaker, and rejections by at
 //!   most 255 per thread. A thread that exits loses nothing: its cells belong to the
-//!   breaker, and the next flush exports them (no thread-exit hook is needed).
+//!   breaker, and the next flush exports them (no thread-exit hook is needed); a thread
+//!   started later may take its cells over (thread ids are reused), countdown included.
 //! - **Why not a per-thread pending count flushed by a TLS destructor:** the breaker's
 //!   own cells already are that pending count, for free; a second one would cost the
 //!   closed call another store.
@@ -136,11 +137,6 @@ impl BreakerMetrics {
         }
     }
 
-    /// Records the duration of a sampled call.
-    pub(super) fn sampled(&self, duration: Duration) {
-        self.duration.record(duration.as_secs_f64());
-    }
-
     /// Records a change of state. The transition's counter is looked up by name here:
     /// state changes are rare, and registering every pair up front would export series
     /// for moves that cannot happen.
@@ -155,17 +151,21 @@ impl BreakerMetrics {
         .increment(1);
     }
 
-    /// Brings the exported successes and rejections up to these totals.
-    fn flush(&self, successes: u64, rejections: u64) {
+    /// Brings the exported successes up to `total`.
+    fn flush_successes(&self, total: u64) {
         raise(
             &self.calls[CallOutcome::Success as usize],
             &self.exported_successes,
-            successes,
+            total,
         );
+    }
+
+    /// Brings the exported rejections up to `total`.
+    fn flush_rejections(&self, total: u64) {
         raise(
             &self.calls[CallOutcome::Rejected as usize],
             &self.exported_rejections,
-            rejections,
+            total,
         );
     }
 }
@@ -183,8 +183,19 @@ impl Shared {
     /// Brings the exported call counts up to the breaker's own (see the module docs).
     pub(super) fn flush_metrics(&self) {
         if let Some(metrics) = &self.metrics {
-            metrics.flush(self.successes.sum(), self.rejections.sum());
+            metrics.flush_successes(self.successes.sum());
+            metrics.flush_rejections(self.rejections.sum());
         }
+    }
+
+    /// The flush of a sampled call: successes only, as each sum walks every thread's cell.
+    /// Rejections need no flush here: a breaker rejects only while open or half-open, and
+    /// leaving either flushes.
+    pub(super) fn flush_sampled(&self, metrics: &BreakerMetrics, duration: Option<Duration>) {
+        if let Some(duration) = duration {
+            metrics.duration.record(duration.as_secs_f64());
+        }
+        metrics.flush_successes(self.successes.sum());
     }
 
     /// Lists the breaker for the process-wide [`flush_all`].

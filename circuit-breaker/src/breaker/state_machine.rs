@@ -307,10 +307,7 @@ impl Shared {
         if ticket.is_sampled()
             && let Some(metrics) = &self.metrics
         {
-            if let Some(duration) = duration {
-                metrics.sampled(duration);
-            }
-            self.flush_metrics();
+            self.flush_sampled(metrics, duration);
         }
         #[cfg(not(feature = "metrics"))]
         let _ = (ticket, duration);

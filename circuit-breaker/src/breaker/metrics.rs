@@ -20,7 +20,7 @@
 //!   on demand: [`CircuitBreaker::flush_metrics`](super::CircuitBreaker::flush_metrics)
 //!   or the process-wide [`flush_metrics`](crate::flush_metrics) (an exporter calls it
 //!   before it renders). So between flushes the exported successes lag by at most
-//!   `SAMPLE_INTERVAL - 1` (63) per thread that calls the breaker, and rejections by at
+//!   `SAMPLE_INTERVAL - 1` (127) per thread that calls the breaker, and rejections by at
 //!   most 255 per thread. A thread that exits loses nothing: its cells belong to the
 //!   breaker, and the next flush exports them (no thread-exit hook is needed); a thread
 //!   started later may take its cells over (thread ids are reused), countdown included.
@@ -39,8 +39,10 @@ use metrics::{
 
 use super::counters::LocalCounter;
 use super::events::CallOutcome;
+use super::permit::{Ticket, TicketKind};
 use super::state::State;
 use super::state_machine::Shared;
+use super::word::Word;
 
 const STATE: &str = "portcullis_breaker_state";
 const CALLS: &str = "portcullis_breaker_calls_total";
@@ -48,7 +50,7 @@ const DURATION: &str = "portcullis_breaker_call_duration_seconds";
 const TRANSITIONS: &str = "portcullis_breaker_transitions_total";
 
 /// Each thread times its first call through a breaker, then one call in this many.
-pub(super) const SAMPLE_INTERVAL: u64 = 64;
+pub(super) const SAMPLE_INTERVAL: u64 = 128;
 
 /// A thread's rejections flush the counts once in this many. Rejections are not budgeted,
 /// but an open breaker rejects at the rate calls come, so they are batched too; the same
@@ -91,14 +93,14 @@ impl BreakerMetrics {
         describe_counter!(
             CALLS,
             "Calls through the circuit breaker, by outcome. Exact; successes and rejections \
-             are exported in batches (at most 63 successes and 255 rejections per thread \
+             are exported in batches (at most 127 successes and 255 rejections per thread \
              behind between flushes)."
         );
         describe_histogram!(
             DURATION,
             Unit::Seconds,
             "How long the calls the circuit breaker ran took, sampled: each thread's first \
-             call, then one call in 64; its count is the number of samples, not of calls."
+             call, then one call in 128; its count is the number of samples, not of calls."
         );
         describe_counter!(
             TRANSITIONS,
@@ -186,6 +188,13 @@ impl Shared {
             metrics.flush_successes(self.successes.sum());
             metrics.flush_rejections(self.rejections.sum());
         }
+    }
+
+    /// A ticket the metrics time: out of line, as it is one call in many.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn sampled_ticket(&self, kind: TicketKind, word: Word) -> Ticket {
+        Ticket::new(kind, word, Some(self.now_nanos())).sampled()
     }
 
     /// The flush of a sampled call: successes only, as each sum walks every thread's cell.

@@ -128,10 +128,10 @@ impl CircuitBreaker {
     /// `metrics`) up to date now.
     ///
     /// A closed breaker's successes are exported in batches to keep the closed call
-    /// cheap: between flushes the exported count lags by at most 63 successes per thread
+    /// cheap: between flushes the exported count lags by at most 127 successes per thread
     /// that calls the breaker (and 255 rejections per thread while it is open). A
     /// flush happens at each state change, at each thread's sampled call (its first, then
-    /// one in 64) and when the breaker is dropped; call this (or the process-wide
+    /// one in 128) and when the breaker is dropped; call this (or the process-wide
     /// [`flush_metrics`](crate::flush_metrics), which an exporter calls before it renders)
     /// to read exact counts at any other time.
     #[cfg(feature = "metrics")]

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::events::{BreakerEvent, CallOutcome};
+use super::permit::Ticket;
 use super::state::State;
 use super::state_machine::Shared;
 use crate::listener::{fire, fire_change};
@@ -58,6 +59,21 @@ impl Shared {
             outcome,
             duration: duration.unwrap_or_default(),
         });
+    }
+
+    /// The metrics' part of a finished call: the duration of a sampled one, and a flush
+    /// of the counts (the sampled calls are one of the flush points, see `metrics`).
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
+    #[inline]
+    pub(super) fn metrics_sample(&self, ticket: Ticket, duration: Option<Duration>) {
+        #[cfg(feature = "metrics")]
+        if ticket.is_sampled()
+            && let Some(metrics) = &self.metrics
+        {
+            self.flush_sampled(metrics, duration);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (ticket, duration);
     }
 
     /// Sends an event to the subscribers, if there are any: without one, nothing is built

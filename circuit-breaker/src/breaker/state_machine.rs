@@ -185,7 +185,7 @@ impl Shared {
             if let Some(metrics) = &self.metrics
                 && metrics.sample()
             {
-                return Ok(self.sampled_ticket(word));
+                return Ok(self.sampled_ticket(TicketKind::Closed, word));
             }
             return Ok(Ticket::new(TicketKind::Closed, word, None));
         }
@@ -284,33 +284,10 @@ impl Shared {
         if let Some(metrics) = &self.metrics
             && metrics.sample()
         {
-            return Ticket::new(kind, word, Some(self.now_nanos())).sampled();
+            return self.sampled_ticket(kind, word);
         }
         let started_nanos = self.observed().then(|| self.now_nanos());
         Ticket::new(kind, word, started_nanos)
-    }
-
-    /// A closed-state ticket the metrics time: out of line, as it is one call in many.
-    #[cfg(feature = "metrics")]
-    #[cold]
-    #[inline(never)]
-    fn sampled_ticket(&self, word: Word) -> Ticket {
-        Ticket::new(TicketKind::Closed, word, Some(self.now_nanos())).sampled()
-    }
-
-    /// The metrics' part of a finished call: the duration of a sampled one, and a flush
-    /// of the counts (the sampled calls are one of the flush points, see `metrics`).
-    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
-    #[inline]
-    fn metrics_sample(&self, ticket: Ticket, duration: Option<Duration>) {
-        #[cfg(feature = "metrics")]
-        if ticket.is_sampled()
-            && let Some(metrics) = &self.metrics
-        {
-            self.flush_sampled(metrics, duration);
-        }
-        #[cfg(not(feature = "metrics"))]
-        let _ = (ticket, duration);
     }
 
     fn reject(&self, remaining: Duration) -> Duration {

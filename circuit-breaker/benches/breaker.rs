@@ -129,6 +129,39 @@ fn closed_call_observed(c: &mut Criterion) {
     group.finish();
 }
 
+/// What a fully observed closed call was made of before issue 17, part by part: a clock
+/// reading (the breaker's default clock, two a timed call), a counter increment and a
+/// histogram record on a Prometheus recorder.
+///
+/// ```text
+/// cargo bench -p portcullis-circuit-breaker --bench breaker --features metrics -- metrics_parts
+/// ```
+#[cfg(feature = "metrics")]
+fn metrics_parts(c: &mut Criterion) {
+    use portcullis_circuit_breaker::{Clock, TokioClock};
+    let mut group = c.benchmark_group("metrics_parts");
+    group.bench_function("clock_read", |b| {
+        b.iter(|| black_box(TokioClock.now()));
+    });
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let (counter, histogram) = metrics::with_local_recorder(&recorder, || {
+        (
+            metrics::counter!("parts_total", "breaker" => "b", "outcome" => "success"),
+            metrics::histogram!("parts_seconds", "breaker" => "b"),
+        )
+    });
+    group.bench_function("prometheus_counter_increment", |b| {
+        b.iter(|| counter.increment(black_box(1)));
+    });
+    group.bench_function("prometheus_histogram_record", |b| {
+        b.iter(|| histogram.record(black_box(0.001)));
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "metrics"))]
+fn metrics_parts(_: &mut Criterion) {}
+
 fn open_rejection(c: &mut Criterion) {
     let mut group = c.benchmark_group("open_rejection");
     // Tripped inside a runtime, the breaker times its open period on the runtime's timer
@@ -338,6 +371,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = closed_call, closed_call_observed, open_rejection, in_place, two_threads, tower_layer
+    targets = closed_call, closed_call_observed, metrics_parts, open_rejection, in_place, two_threads, tower_layer
 }
 criterion_main!(benches);

@@ -34,13 +34,13 @@ impl LocalCounter {
         &self.cells.get_or(Padded::default).0
     }
 
+    /// Adds one to this thread's cell; returns the cell's new count.
     #[inline]
-    pub(super) fn increment(&self) {
+    pub(super) fn increment(&self) -> u64 {
         let cell = self.cell();
-        cell.store(
-            cell.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
+        let count = cell.load(Ordering::Relaxed).wrapping_add(1);
+        cell.store(count, Ordering::Relaxed);
+        count
     }
 
     /// The total over every thread's cell.

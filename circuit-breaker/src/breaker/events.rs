@@ -75,7 +75,8 @@ pub enum BreakerEvent {
         /// How it ended.
         outcome: CallOutcome,
         /// How long it ran: zero for a rejected call, and for one admitted before anything
-        /// (a subscriber, a timed listener, metrics) timed the breaker's calls.
+        /// (a subscriber, a timed listener) timed the breaker's calls and not sampled by
+        /// the metrics.
         duration: Duration,
     },
 }

@@ -35,6 +35,8 @@ mod word;
 pub(crate) use admitted::Admitted;
 pub use call::CallFuture;
 pub use events::{BreakerEvent, BreakerEvents, CallOutcome};
+#[cfg(feature = "metrics")]
+pub(crate) use metrics::flush_all as flush_all_metrics;
 #[cfg_attr(
     not(any(feature = "tower", feature = "reqwest")),
     allow(unused_imports)
@@ -120,6 +122,22 @@ impl CircuitBreaker {
     /// ```
     pub fn subscribe(&self) -> BreakerEvents {
         BreakerEvents::new(&self.shared)
+    }
+
+    /// Brings the breaker's exported call counts (`portcullis_breaker_calls_total`, feature
+    /// `metrics`) up to date now.
+    ///
+    /// A closed breaker's successes are exported in batches to keep the closed call
+    /// cheap: between flushes the exported count lags by at most 127 successes per thread
+    /// that calls the breaker (and 255 rejections per thread while it is open). A
+    /// flush happens at each state change, at each thread's sampled call (its first, then
+    /// one in 128) and when the breaker is dropped; call this (or the process-wide
+    /// [`flush_metrics`](crate::flush_metrics), which an exporter calls before it renders)
+    /// to read exact counts at any other time.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn flush_metrics(&self) {
+        self.shared.flush_metrics();
     }
 
     /// Runs `operation` if the breaker admits it: `Ok` counts as a success, `Err` as a

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::events::{BreakerEvent, CallOutcome};
+use super::permit::Ticket;
 use super::state::State;
 use super::state_machine::Shared;
 use crate::listener::{fire, fire_change};
@@ -23,6 +24,10 @@ impl Shared {
         if from == to {
             return;
         }
+        // Before the transition is counted, so that a breaker seen open shows the calls
+        // that opened it.
+        #[cfg(feature = "metrics")]
+        self.flush_metrics();
         fire_change(
             self.listeners.on_state_change.as_ref(),
             &self.name,
@@ -43,16 +48,32 @@ impl Shared {
 
     /// Tells the subscribers and the metrics how a call ended; `duration` is `None` for a
     /// call that was not timed (rejected, or admitted while nothing observed the breaker).
+    /// The metrics count only the rare outcomes here (see `metrics`).
     pub(super) fn observe_call(&self, outcome: CallOutcome, duration: Option<Duration>) {
         #[cfg(feature = "metrics")]
         if let Some(metrics) = &self.metrics {
-            metrics.call(outcome, duration);
+            metrics.call(outcome);
         }
         self.publish(|| BreakerEvent::Call {
             name: self.name.clone(),
             outcome,
             duration: duration.unwrap_or_default(),
         });
+    }
+
+    /// The metrics' part of a finished call: the duration of a sampled one, and a flush
+    /// of the counts (the sampled calls are one of the flush points, see `metrics`).
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
+    #[inline]
+    pub(super) fn metrics_sample(&self, ticket: Ticket, duration: Option<Duration>) {
+        #[cfg(feature = "metrics")]
+        if ticket.is_sampled()
+            && let Some(metrics) = &self.metrics
+        {
+            self.flush_sampled(metrics, duration);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (ticket, duration);
     }
 
     /// Sends an event to the subscribers, if there are any: without one, nothing is built

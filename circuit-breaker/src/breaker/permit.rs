@@ -35,6 +35,10 @@ pub(crate) struct Ticket {
 
 /// The bit of a ticket's tag that says `started_nanos` was read (the generation takes 14).
 const TIMED: u32 = 1 << 15;
+/// The bit of a ticket's tag that says the metrics sampled the call's duration.
+const SAMPLED: u32 = 1 << 14;
+/// The tag of a closed-state ticket, untimed and unsampled, shifted down to its flags.
+const PLAIN_CLOSED: u32 = (TicketKind::Closed as u32) << 2;
 
 impl Ticket {
     #[inline]
@@ -45,6 +49,30 @@ impl Ticket {
             started_nanos: started_nanos.unwrap_or(0),
             tag: NonZeroU32::new(tag).unwrap_or(NonZeroU32::MAX),
         }
+    }
+
+    /// The same ticket, marked as sampled by the metrics (see `metrics`).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    #[inline]
+    pub(super) fn sampled(self) -> Self {
+        Self {
+            started_nanos: self.started_nanos,
+            tag: self.tag | SAMPLED,
+        }
+    }
+
+    /// Whether the metrics sampled the call's duration.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    #[inline]
+    pub(super) fn is_sampled(self) -> bool {
+        self.tag.get() & SAMPLED != 0
+    }
+
+    /// Whether the ticket is a closed-state one that nothing times: one test for the fast
+    /// path of a success.
+    #[inline]
+    pub(super) fn is_plain_closed(self) -> bool {
+        self.tag.get() >> 14 == PLAIN_CLOSED
     }
 
     /// When the call was admitted, if it is timed.
@@ -64,7 +92,7 @@ impl Ticket {
 
     #[inline]
     pub(super) fn generation(self) -> u64 {
-        u64::from(self.tag.get() & (TIMED - 1))
+        u64::from(self.tag.get() & (SAMPLED - 1))
     }
 }
 
@@ -184,6 +212,18 @@ mod tests {
                 let untimed = Ticket::new(kind, word, None);
                 assert_eq!(untimed.generation(), generation);
                 assert_eq!(untimed.started_nanos(), None);
+                assert_eq!(untimed.is_plain_closed(), kind == TicketKind::Closed);
+                assert!(!ticket.is_plain_closed() && !ticket.is_sampled());
+                let sampled = ticket.sampled();
+                assert!(sampled.is_sampled() && !sampled.is_plain_closed());
+                assert_eq!(
+                    (
+                        sampled.kind(),
+                        sampled.generation(),
+                        sampled.started_nanos()
+                    ),
+                    (kind, generation, Some(42))
+                );
             }
         }
         assert_eq!(

@@ -58,8 +58,9 @@ pub(crate) struct Shared {
     pub(super) slow_call_nanos: Option<u64>,
     pub(super) call_timeout: Option<Duration>,
     /// How many want to know each call's outcome and duration: the listeners and the
-    /// slow-call threshold (one for all), each event subscriber, and the metrics. While
-    /// none do, calls admitted by a closed breaker are not timed.
+    /// slow-call threshold (one for all) and each event subscriber. While none do, calls
+    /// admitted by a closed breaker are not timed. The metrics are no observer: they
+    /// sample (see `metrics`).
     pub(super) observers: AtomicUsize,
     /// Without observers, a success needs only a counter and a load: no window.
     pub(super) plain_successes: bool,
@@ -104,8 +105,9 @@ impl Shared {
         #[cfg(feature = "metrics")]
         let metrics = super::metrics::BreakerMetrics::register(&builder.name);
         #[cfg(feature = "metrics")]
-        let observers = usize::from(measures_calls) + usize::from(metrics.is_some());
-        #[cfg(not(feature = "metrics"))]
+        if metrics.is_some() {
+            Self::register_metrics(&this);
+        }
         let observers = usize::from(measures_calls);
         let origin = builder.clock.now();
         Self {
@@ -179,6 +181,12 @@ impl Shared {
     pub(super) fn admit(&self) -> Result<Ticket, Duration> {
         let word = self.load();
         if word.phase() == PHASE_CLOSED && !self.observed() {
+            #[cfg(feature = "metrics")]
+            if let Some(metrics) = &self.metrics
+                && metrics.sample()
+            {
+                return Ok(self.sampled_ticket(TicketKind::Closed, word));
+            }
             return Ok(Ticket::new(TicketKind::Closed, word, None));
         }
         let masked = word.0 & PHASE_AND_COUNT;
@@ -213,6 +221,10 @@ impl Shared {
             self.reset_timeout_nanos.load(Ordering::Relaxed)
         };
         cell.store(count.wrapping_add(1), Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if super::metrics::flushes_rejection(count.wrapping_add(1)) {
+            self.flush_metrics();
+        }
         fire(self.listeners.on_call_breaker_open.as_ref(), &self.name);
         if self.observed() {
             self.observe_call(CallOutcome::Rejected, None);
@@ -268,12 +280,24 @@ impl Shared {
 
     #[inline]
     fn ticket(&self, kind: TicketKind, word: Word) -> Ticket {
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.metrics
+            && metrics.sample()
+        {
+            return self.sampled_ticket(kind, word);
+        }
         let started_nanos = self.observed().then(|| self.now_nanos());
         Ticket::new(kind, word, started_nanos)
     }
 
     fn reject(&self, remaining: Duration) -> Duration {
-        self.rejections.increment();
+        let count = self.rejections.increment();
+        #[cfg(feature = "metrics")]
+        if super::metrics::flushes_rejection(count) {
+            self.flush_metrics();
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = count;
         fire(self.listeners.on_call_breaker_open.as_ref(), &self.name);
         self.observe_call(CallOutcome::Rejected, None);
         remaining
@@ -294,7 +318,7 @@ impl Shared {
         if self.plain_successes
             && outcome == Outcome::Success
             && !self.observed()
-            && ticket.kind() == TicketKind::Closed
+            && ticket.is_plain_closed()
         {
             self.successes.increment();
             if self.load().count() != 0 {
@@ -334,9 +358,12 @@ impl Shared {
             Outcome::Ignored => {
                 self.ignored.fetch_add(1, Ordering::Relaxed);
                 self.release(ticket);
+                self.metrics_sample(ticket, timed);
                 return;
             }
         };
+        // Counted, before any state change: a flush here includes this call.
+        self.metrics_sample(ticket, timed);
         self.settle(ticket, failed);
         match outcome {
             Outcome::Success => {
@@ -350,6 +377,7 @@ impl Shared {
     pub(super) fn complete_timeout(&self, ticket: Ticket, elapsed: Duration) {
         self.timeouts.fetch_add(1, Ordering::Relaxed);
         self.observe_call(CallOutcome::Timeout, Some(elapsed));
+        self.metrics_sample(ticket, Some(elapsed));
         self.settle(ticket, true);
         fire_timed(self.listeners.on_call_timeout.as_ref(), &self.name, elapsed);
     }

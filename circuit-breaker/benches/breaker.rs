@@ -129,9 +129,9 @@ fn closed_call_observed(c: &mut Criterion) {
     group.finish();
 }
 
-/// What a fully observed closed call was made of before issue 17, part by part: a clock
-/// reading (the breaker's default clock, two a timed call), a counter increment and a
-/// histogram record on a Prometheus recorder.
+/// What a fully observed closed call was made of before its durations were sampled, part
+/// by part: a clock reading (the breaker's default clock, two a timed call), a counter
+/// increment and a histogram record on a Prometheus recorder.
 ///
 /// ```text
 /// cargo bench -p portcullis-circuit-breaker --bench breaker --features metrics -- metrics_parts

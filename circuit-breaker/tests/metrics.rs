@@ -117,7 +117,7 @@ async fn every_family_appears_with_its_labels_and_values() {
     assert_eq!(calls("timeout"), 1);
     assert_eq!(calls("rejected"), 1);
     assert_eq!(calls("ignored"), 1);
-    // Durations are sampled (issue 17): a thread's first call through the breaker, then
+    // Durations are sampled: a thread's first call through the breaker, then
     // one in 128; so of these six calls on one thread, only the first.
     assert_eq!(
         seen.histograms["portcullis_breaker_call_duration_seconds{breaker=iam}"],

@@ -1,7 +1,7 @@
 //! `POST /oauth2/token` with the IAM's users and OAuth clients and refresh tokens in
 //! `MongoDB` (`MongoUserStore`, `MongoOAuthStore`): the `refresh_token` grant (find the
-//! token, claim and consume it, look up the user, sign, store the rotated token, check
-//! for a concurrent reuse) and `client_credentials` (the client read from the database).
+//! token while the client is read, rotate it while the user is read, sign) and
+//! `client_credentials` (the client read from the database).
 //!
 //! Run: `MONGODB_URI=mongodb://127.0.0.1:27017/ cargo bench -p portcullis-iam --features
 //! mongodb --bench oauth_refresh_mongo`. Without `MONGODB_URI` it prints why and exits

@@ -16,8 +16,8 @@ async fn passes_the_whole_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_consumes_let_exactly_one_win_on_many_threads() {
-    oauth_store_suite::concurrent_consumes_of_one_token_let_exactly_one_win(fresh()).await;
+async fn concurrent_rotations_let_exactly_one_win_on_many_threads() {
+    oauth_store_suite::concurrent_rotations_of_one_token_let_exactly_one_win(fresh()).await;
 }
 
 #[test]

@@ -66,8 +66,8 @@ suite_checks!(
     creates_gets_and_lists_clients,
     refuses_a_duplicate_client_id,
     updates_and_replaces_clients,
-    consumes_a_refresh_token_once,
-    concurrent_consumes_of_one_token_let_exactly_one_win,
+    rotates_a_refresh_token_once,
+    concurrent_rotations_of_one_token_let_exactly_one_win,
     revokes_by_family_user_and_client,
     a_family_revoked_during_a_rotation_takes_the_new_token_too,
     a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too,
@@ -103,10 +103,12 @@ async fn passes_the_whole_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs MONGODB_URI (scripts/mongo-test-server)"]
-async fn concurrent_consumes_let_exactly_one_win_on_many_threads() {
+async fn concurrent_rotations_let_exactly_one_win_on_many_threads() {
     let database = fresh_database("race").await;
-    oauth_store_suite::concurrent_consumes_of_one_token_let_exactly_one_win(store(&database).await)
-        .await;
+    oauth_store_suite::concurrent_rotations_of_one_token_let_exactly_one_win(
+        store(&database).await,
+    )
+    .await;
     drop_database(database).await;
 }
 

@@ -11,6 +11,7 @@ use super::errors::OAuthError;
 use super::form::OAuthForm;
 use super::store::OAuthClient;
 use crate::iam::Iam;
+use crate::throttle::Reservation;
 
 /// Longest client id accepted, in characters.
 pub(crate) const MAX_CLIENT_ID_CHARS: usize = 64;
@@ -114,8 +115,23 @@ impl Iam {
         form: &OAuthForm,
         address: Option<IpAddr>,
     ) -> Result<OAuthClient, OAuthError> {
+        self.begin_client_authentication(headers, form, address)
+            .await?
+            .finish()
+            .await
+    }
+
+    /// The first half of [`authenticate_client`](Self::authenticate_client): reads the
+    /// credentials and takes the throttle's reservation (a throttled client is refused
+    /// here, before any store round trip). The token endpoint runs a grant's own lookup
+    /// beside [`ClientAttempt::finish`].
+    pub(crate) async fn begin_client_authentication(
+        &self,
+        headers: &HeaderMap,
+        form: &OAuthForm,
+        address: Option<IpAddr>,
+    ) -> Result<ClientAttempt<'_>, OAuthError> {
         let presented = presented(headers, form)?;
-        let oauth = &self.inner.oauth;
         let well_formed = is_valid_client_id(&presented.id);
         // A malformed id is counted under one shared key, never logged or looked up.
         let throttle_key = if well_formed {
@@ -123,11 +139,41 @@ impl Iam {
         } else {
             "\u{0}malformed"
         };
-        let reservation = oauth
+        let reservation = self
+            .inner
+            .oauth
             .client_throttle
             .reserve(throttle_key, address)
             .await
             .map_err(OAuthError::Throttled)?;
+        Ok(ClientAttempt {
+            iam: self,
+            presented,
+            well_formed,
+            reservation,
+        })
+    }
+}
+
+/// A client authentication under way: credentials read, throttle reservation held.
+pub(crate) struct ClientAttempt<'a> {
+    iam: &'a Iam,
+    presented: Presented,
+    well_formed: bool,
+    reservation: Reservation,
+}
+
+impl ClientAttempt<'_> {
+    /// Looks the client up and checks its secret; a failure counts against the client id
+    /// and the address.
+    pub(crate) async fn finish(self) -> Result<OAuthClient, OAuthError> {
+        let Self {
+            iam,
+            presented,
+            well_formed,
+            reservation,
+        } = self;
+        let oauth = &iam.inner.oauth;
         let found = if well_formed {
             oauth.store.get_client(&presented.id).await?
         } else {

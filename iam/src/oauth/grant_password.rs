@@ -62,7 +62,7 @@ pub(crate) async fn issue(
     let mut issued = iam.access_token(&subject, client, &scopes)?;
     if client.allows(GrantType::RefreshToken) {
         issued.refresh_token = Some(
-            iam.issue_refresh_token(&client.id, &user.id, &issued.scope, None)
+            iam.issue_refresh_token(&client.id, &user.id, &issued.scope)
                 .await?,
         );
     }

@@ -5,21 +5,36 @@ use super::errors::OAuthError;
 use super::form::OAuthForm;
 use super::refresh::Family;
 use super::scope;
-use super::store::{OAuthClient, RefreshTokenState};
+use super::store::{OAuthClient, RefreshTokenRecord, RefreshTokenState};
 use super::token_endpoint::{OAuthTokenResponse, Subject};
 use crate::IamError;
 use crate::iam::Iam;
 
-/// A new access token and a new refresh token for a refresh token.
+/// A presented refresh token and its stored record, if any: looked up by the token
+/// endpoint while it authenticates the client, and used only once it has.
+pub(crate) struct Presented {
+    hash: String,
+    record: Option<RefreshTokenRecord>,
+}
+
+/// Looks up the form's refresh token. Nothing is judged yet: the client is not known.
+pub(crate) async fn look_up(iam: &Iam, form: &OAuthForm) -> Result<Presented, OAuthError> {
+    let token = form.require("refresh_token", "refresh_token is required")?;
+    let hash = iam.refresh_token_hash(token);
+    let record = iam.inner.oauth.store.find_refresh_token(&hash).await?;
+    Ok(Presented { hash, record })
+}
+
+/// A new access token and a new refresh token for a refresh token, `presented` by
+/// `client` (what [`look_up`] found).
 ///
 /// - The token must be active, unexpired and issued to this client; else `invalid_grant`
 ///   and nothing changes (another client cannot burn a token it stole).
-/// - Every use rotates it: the presented token becomes `used` in one atomic step, so of
-///   two concurrent uses at most one wins, and a new token of the same family is issued.
-///   The loser's use counts as a reuse and revokes the family, the winner's new token
-///   included (RFC 9700 section 4.14.2): the winner gets its access token and either no
-///   refresh token or one already revoked. (Both lose when the reuse revokes the
-///   presented token before the winner marks it used.)
+/// - Every use rotates it: the presented token becomes `used` and its successor of the
+///   same family is stored, in one step of the store, so of two concurrent uses at most
+///   one wins. The loser's use counts as a reuse and revokes the family, the winner's
+///   new token included (RFC 9700 section 4.14.2). (Both lose when that revocation
+///   reaches the family before the winner's rotation asks whether it was revoked.)
 /// - Presenting a `used` token again is a reuse: someone holds a copy, so the whole family
 ///   is revoked, the newest token included.
 /// - `scope` may narrow the access token's scopes (RFC 6749 section 6: never beyond the
@@ -30,11 +45,10 @@ pub(crate) async fn issue(
     iam: &Iam,
     client: &OAuthClient,
     form: &OAuthForm,
+    presented: Presented,
 ) -> Result<OAuthTokenResponse, OAuthError> {
-    let token = form.require("refresh_token", "refresh_token is required")?;
     let oauth = &iam.inner.oauth;
-    let hash = iam.refresh_token_hash(token);
-    let Some(record) = oauth.store.find_refresh_token(&hash).await? else {
+    let Some(record) = presented.record else {
         return Err(OAuthError::InvalidGrant("unknown refresh token"));
     };
     if record.client_id != client.id {
@@ -53,14 +67,21 @@ pub(crate) async fn issue(
     }
     let granted = scope::split(&record.scope);
     let scopes = scope::grant(form.get("scope"), &granted)?;
-    // The user is read while the token is consumed: two round trips to the store at once
-    // instead of one after the other (the refresh's latency is its round trips).
-    let (consumed, user) = tokio::join!(
-        oauth.store.consume_refresh_token(&hash),
+    let family = Family {
+        id: &record.family_id,
+        issued_at: record.family_issued_at,
+    };
+    let (new_token, successor) =
+        iam.new_refresh_token(&client.id, &record.user_id, &record.scope, Some(family))?;
+    // The user is read while the token rotates: the refresh's latency is its round trips
+    // to the store, so those that do not depend on each other run side by side.
+    let (rotated, user) = tokio::join!(
+        oauth.store.rotate_refresh_token(&presented.hash, successor),
         iam.store().get(&record.user_id)
     );
-    if !consumed? {
-        // Another request used it between the look and the write: that is a reuse too.
+    if !rotated? {
+        // Used by another request between the look and the write (a reuse too), or its
+        // family revoked meanwhile: either way the family ends here.
         return Err(reuse(iam, &record.family_id, &client.id).await);
     }
     let user = match user {
@@ -77,25 +98,7 @@ pub(crate) async fn issue(
         roles: &user.roles,
     };
     let mut issued = iam.access_token(&subject, client, &scopes)?;
-    let family = Family {
-        id: &record.family_id,
-        issued_at: record.family_issued_at,
-    };
-    let new_token = iam
-        .issue_refresh_token(&client.id, &user.id, &record.scope, Some(family))
-        .await?;
-    // A concurrent use of the same token (the race's loser) is a reuse, and a user's or
-    // client's revocation may run meanwhile: either may have begun before the new token
-    // existed. The store records a family's revocation before it touches the tokens, so
-    // asking now either finds the family revoked, or the revocation began after the
-    // insert and reaches the new token itself. If revoked, revoke the family again (the
-    // new token's own record included) and answer with the access token only: this
-    // request won the rotation, but the family is over.
-    if oauth.store.is_family_revoked(&record.family_id).await? {
-        oauth.store.revoke_refresh_family(&record.family_id).await?;
-    } else {
-        issued.refresh_token = Some(new_token);
-    }
+    issued.refresh_token = Some(new_token);
     Ok(issued)
 }
 

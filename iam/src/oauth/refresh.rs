@@ -14,18 +14,31 @@ pub(crate) struct Family<'a> {
 }
 
 impl Iam {
-    /// Stores a new refresh token for `user_id` and `client_id` with `scope` and returns
-    /// it (the only time it exists in clear). Without `family` it starts a new one.
-    ///
-    /// It expires at the earlier of now plus the idle lifetime and the family's start plus
-    /// the absolute lifetime.
+    /// Stores a new refresh token for `user_id` and `client_id` with `scope`, starting a
+    /// family, and returns it (the only time it exists in clear).
     pub(crate) async fn issue_refresh_token(
         &self,
         client_id: &str,
         user_id: &str,
         scope: &str,
-        family: Option<Family<'_>>,
     ) -> Result<String, IamError> {
+        let (token, record) = self.new_refresh_token(client_id, user_id, scope, None)?;
+        self.inner.oauth.store.insert_refresh_token(record).await?;
+        Ok(token)
+    }
+
+    /// A new refresh token for `user_id` and `client_id` with `scope` and its record, not
+    /// stored yet. Without `family` it starts a new one.
+    ///
+    /// It expires at the earlier of now plus the idle lifetime and the family's start plus
+    /// the absolute lifetime.
+    pub(crate) fn new_refresh_token(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        scope: &str,
+        family: Option<Family<'_>>,
+    ) -> Result<(String, RefreshTokenRecord), IamError> {
         let oauth = &self.inner.oauth;
         let now = self.inner.tokens.clock.unix_seconds();
         let (family_id, family_issued_at) = match family {
@@ -35,22 +48,19 @@ impl Iam {
         let idle_end = now.saturating_add(oauth.refresh_idle_ttl.as_secs());
         let absolute_end = family_issued_at.saturating_add(oauth.refresh_absolute_ttl.as_secs());
         let token = new_secret()?;
-        oauth
-            .store
-            .insert_refresh_token(RefreshTokenRecord {
-                hash: self.refresh_token_hash(&token),
-                family_id,
-                client_id: client_id.to_owned(),
-                user_id: user_id.to_owned(),
-                scope: scope.to_owned(),
-                issued_at: now,
-                family_issued_at,
-                expires_at: idle_end.min(absolute_end),
-                family_expires_at: absolute_end,
-                state: RefreshTokenState::Active,
-            })
-            .await?;
-        Ok(token)
+        let record = RefreshTokenRecord {
+            hash: self.refresh_token_hash(&token),
+            family_id,
+            client_id: client_id.to_owned(),
+            user_id: user_id.to_owned(),
+            scope: scope.to_owned(),
+            issued_at: now,
+            family_issued_at,
+            expires_at: idle_end.min(absolute_end),
+            family_expires_at: absolute_end,
+            state: RefreshTokenState::Active,
+        };
+        Ok((token, record))
     }
 
     /// The lookup key of a presented refresh token.

@@ -135,7 +135,19 @@ async fn issue(
     };
     let issued = async {
         let grant = grant.ok_or(OAuthError::InvalidRequest("grant_type is required"))?;
-        let client = iam.authenticate_client(&headers, &form, address).await?;
+        let attempt = iam
+            .begin_client_authentication(&headers, &form, address)
+            .await?;
+        // A refresh token is looked up while the client is: the refresh's latency is its
+        // round trips to the store. What the lookup found is judged only once the client
+        // is authenticated and allowed the grant.
+        let (client, refresh_token) = tokio::join!(attempt.finish(), async {
+            match grant {
+                Ok(GrantType::RefreshToken) => Some(grant_refresh::look_up(iam, &form).await),
+                _ => None,
+            }
+        });
+        let client = client?;
         let grant = grant.map_err(|()| OAuthError::UnsupportedGrantType)?;
         if !client.allows(grant) {
             return Err(OAuthError::UnauthorizedClient(
@@ -145,7 +157,13 @@ async fn issue(
         let issued = match grant {
             GrantType::ClientCredentials => grant_client_credentials::issue(iam, &client, &form)?,
             GrantType::Password => grant_password::issue(iam, &client, &form, address).await?,
-            GrantType::RefreshToken => grant_refresh::issue(iam, &client, &form).await?,
+            GrantType::RefreshToken => {
+                let presented = match refresh_token {
+                    Some(presented) => presented?,
+                    None => grant_refresh::look_up(iam, &form).await?,
+                };
+                grant_refresh::issue(iam, &client, &form, presented).await?
+            }
         };
         tracing::info!(client_id = %client.id, grant_type = %grant, scope = %issued.scope, "issued an access token");
         Ok(issued)

@@ -25,8 +25,8 @@ where
     creates_gets_and_lists_clients(make_store().await).await;
     refuses_a_duplicate_client_id(make_store().await).await;
     updates_and_replaces_clients(make_store().await).await;
-    consumes_a_refresh_token_once(make_store().await).await;
-    concurrent_consumes_of_one_token_let_exactly_one_win(make_store().await).await;
+    rotates_a_refresh_token_once(make_store().await).await;
+    concurrent_rotations_of_one_token_let_exactly_one_win(make_store().await).await;
     revokes_by_family_user_and_client(make_store().await).await;
     a_family_revoked_during_a_rotation_takes_the_new_token_too(make_store().await).await;
     a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(make_store().await).await;
@@ -136,8 +136,9 @@ pub async fn updates_and_replaces_clients(store: SharedOAuthStore) {
     assert_eq!(store.get_client("boot").await.unwrap(), Some(replaced));
 }
 
-/// A token is found by hash; consuming it works once; unknown tokens never.
-pub async fn consumes_a_refresh_token_once(store: SharedOAuthStore) {
+/// A token is found by hash; rotating it works once and stores its successor; unknown
+/// tokens never rotate.
+pub async fn rotates_a_refresh_token_once(store: SharedOAuthStore) {
     store
         .insert_refresh_token(token("h1", "f1", "u1", "app"))
         .await
@@ -147,33 +148,94 @@ pub async fn consumes_a_refresh_token_once(store: SharedOAuthStore) {
         Some(token("h1", "f1", "u1", "app"))
     );
     assert_eq!(store.find_refresh_token("h2").await.unwrap(), None);
-    assert!(store.consume_refresh_token("h1").await.unwrap());
-    assert!(!store.consume_refresh_token("h1").await.unwrap());
-    assert!(!store.consume_refresh_token("h2").await.unwrap());
+    assert!(
+        store
+            .rotate_refresh_token("h1", token("h1-next", "f1", "u1", "app"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.find_refresh_token("h1-next").await.unwrap(),
+        Some(token("h1-next", "f1", "u1", "app"))
+    );
     let used = store.find_refresh_token("h1").await.unwrap().unwrap();
     assert_eq!(used.state, RefreshTokenState::Used);
+
+    assert!(
+        !store
+            .rotate_refresh_token("h1", token("h1-again", "f1", "u1", "app"))
+            .await
+            .unwrap()
+    );
+    assert_unusable(&store, "h1-again").await;
+    assert!(
+        !store
+            .rotate_refresh_token("h2", token("h2-next", "f2", "u1", "app"))
+            .await
+            .unwrap()
+    );
+    assert_unusable(&store, "h2-next").await;
+    assert_eq!(
+        store
+            .find_refresh_token("h1-next")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        RefreshTokenState::Active,
+        "a lost rotation leaves the family's live token alone"
+    );
 }
 
-/// Of many concurrent consumes of one token, exactly one wins.
-pub async fn concurrent_consumes_of_one_token_let_exactly_one_win(store: SharedOAuthStore) {
+/// The successor of a rotation that lost: stored revoked, or not at all.
+async fn assert_unusable(store: &SharedOAuthStore, hash: &str) {
+    let found = store.find_refresh_token(hash).await.unwrap();
+    assert!(
+        found
+            .as_ref()
+            .is_none_or(|r| r.state == RefreshTokenState::Revoked),
+        "{hash}: {found:?}"
+    );
+}
+
+/// Of many concurrent rotations of one token, exactly one wins, and only its successor
+/// can be used.
+pub async fn concurrent_rotations_of_one_token_let_exactly_one_win(store: SharedOAuthStore) {
     store
         .insert_refresh_token(token("race", "f", "u", "app"))
         .await
         .unwrap();
     let mut tasks = Vec::new();
-    for _ in 0..16 {
+    for attempt in 0..16 {
         let store = Arc::clone(&store);
+        let successor = format!("race-next-{attempt}");
         tasks.push(tokio::spawn(async move {
-            store.consume_refresh_token("race").await
+            let won = store
+                .rotate_refresh_token("race", token(&successor, "f", "u", "app"))
+                .await
+                .expect("rotate");
+            (successor, won)
         }));
     }
-    let mut wins = 0;
+    let mut winners = Vec::new();
     for task in tasks {
-        if task.await.unwrap().expect("consume") {
-            wins += 1;
+        let (successor, won) = task.await.unwrap();
+        if won {
+            winners.push(successor);
+        } else {
+            assert_unusable(&store, &successor).await;
         }
     }
-    assert_eq!(wins, 1);
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        store
+            .find_refresh_token(&winners[0])
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        RefreshTokenState::Active
+    );
 }
 
 /// Revocations reach exactly the tokens they name, and count only those not yet revoked.
@@ -195,7 +257,13 @@ pub async fn revokes_by_family_user_and_client(store: SharedOAuthStore) {
     assert_eq!(state("a1").await, RefreshTokenState::Revoked);
     assert_eq!(state("a3").await, RefreshTokenState::Active);
     assert_eq!(store.revoke_refresh_family("fa").await.unwrap(), 0);
-    assert!(!store.consume_refresh_token("a2").await.unwrap());
+    assert!(
+        !store
+            .rotate_refresh_token("a2", token("a2-next", "fa", "alice", "app"))
+            .await
+            .unwrap()
+    );
+    assert_unusable(&store, "a2-next").await;
 
     assert_eq!(store.revoke_user_refresh_tokens("alice").await.unwrap(), 1);
     assert_eq!(state("a3").await, RefreshTokenState::Revoked);
@@ -207,37 +275,45 @@ pub async fn revokes_by_family_user_and_client(store: SharedOAuthStore) {
     assert_eq!(store.revoke_user_refresh_tokens("nobody").await.unwrap(), 0);
 }
 
-/// Two instances and one token, in the order that once left a token alive after a reuse:
-/// instance A consumes the token; instance B, seeing it used, revokes the family before A
-/// has inserted the family's next token (so no multi-document update of B's can reach
-/// it); then A inserts it and looks it up, as the refresh grant does. The family's
-/// revocation must reach the new token: it reads as revoked and cannot be consumed
-/// (RFC 9700 section 4.14.2). Another family of the same user is untouched.
+/// A revocation racing a rotation, in the orders a test can drive from outside the store.
+/// A token inserted into a family after the family's revocation began (as a rotation's
+/// successor may be, when the revocation's multi-document update selected the family
+/// before the insert) reads as revoked and cannot be rotated, however its own record
+/// reads; and a rotation of a token whose family is revoked loses and leaves no usable
+/// successor (RFC 9700 section 4.14.2). Another family of the same user is untouched.
 pub async fn a_family_revoked_during_a_rotation_takes_the_new_token_too(store: SharedOAuthStore) {
     store
         .insert_refresh_token(token("t0", "f", "u", "app"))
         .await
         .unwrap();
-    assert!(store.consume_refresh_token("t0").await.unwrap(), "A wins");
-    assert_eq!(store.revoke_refresh_family("f").await.unwrap(), 1, "B");
-    let mut next = token("t1", "f", "u", "app");
-    next.expires_at += 1000;
-    store.insert_refresh_token(next).await.unwrap();
-
-    assert!(store.is_family_revoked("f").await.unwrap(), "what A asks");
-    let seen = store.find_refresh_token("t1").await.unwrap().unwrap();
+    assert!(
+        store
+            .rotate_refresh_token("t0", token("t1", "f", "u", "app"))
+            .await
+            .unwrap(),
+        "A wins"
+    );
+    assert_eq!(store.revoke_refresh_family("f").await.unwrap(), 2, "B");
+    // A successor stored after B's update selected the family.
+    let mut late = token("t2", "f", "u", "app");
+    late.expires_at += 1000;
+    store.insert_refresh_token(late).await.unwrap();
+    let seen = store.find_refresh_token("t2").await.unwrap().unwrap();
     assert_eq!(seen.state, RefreshTokenState::Revoked);
-    assert!(!store.consume_refresh_token("t1").await.unwrap());
-    assert_eq!(
-        store.find_refresh_token("t0").await.unwrap().unwrap().state,
-        RefreshTokenState::Revoked
+    assert!(
+        !store
+            .rotate_refresh_token("t2", token("t3", "f", "u", "app"))
+            .await
+            .unwrap()
     );
-    // A revokes the family again on seeing that: nothing of it is active anywhere.
-    store.revoke_refresh_family("f").await.unwrap();
-    assert_eq!(
-        store.find_refresh_token("t1").await.unwrap().unwrap().state,
-        RefreshTokenState::Revoked
-    );
+    assert_unusable(&store, "t3").await;
+    for hash in ["t0", "t1", "t2"] {
+        assert_eq!(
+            store.find_refresh_token(hash).await.unwrap().unwrap().state,
+            RefreshTokenState::Revoked,
+            "{hash}"
+        );
+    }
 
     store
         .insert_refresh_token(token("other", "g", "u", "app"))
@@ -252,14 +328,17 @@ pub async fn a_family_revoked_during_a_rotation_takes_the_new_token_too(store: S
             .state,
         RefreshTokenState::Active
     );
-    assert!(!store.is_family_revoked("g").await.unwrap());
-    assert!(store.consume_refresh_token("other").await.unwrap());
+    assert!(
+        store
+            .rotate_refresh_token("other", token("other-next", "g", "u", "app"))
+            .await
+            .unwrap()
+    );
 }
 
-/// The same interleaving with a revocation of the user's tokens (a deleted user, a new
-/// password or role) and of the client's: the rotation's new token, inserted after the
-/// revocation, is revoked too. A family started after the revocation (a new sign-in) is
-/// not.
+/// The same with a revocation of the user's tokens (a deleted user, a new password or
+/// role) and of the client's: a token inserted into a family they reached, after they
+/// ran, is revoked too. A family started after the revocation (a new sign-in) is not.
 pub async fn a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(
     store: SharedOAuthStore,
 ) {
@@ -268,12 +347,10 @@ pub async fn a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(
             .insert_refresh_token(token(hash, family, user, client))
             .await
             .unwrap();
-        assert!(store.consume_refresh_token(hash).await.unwrap());
     }
     assert_eq!(store.revoke_user_refresh_tokens("alice").await.unwrap(), 1);
     assert_eq!(store.revoke_client_refresh_tokens("cli").await.unwrap(), 1);
     for (hash, family, user, client) in [("u1", "fu", "alice", "app"), ("c1", "fc", "bob", "cli")] {
-        assert!(store.is_family_revoked(family).await.unwrap(), "{family}");
         store
             .insert_refresh_token(token(hash, family, user, client))
             .await
@@ -283,7 +360,15 @@ pub async fn a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(
             RefreshTokenState::Revoked,
             "{hash}"
         );
-        assert!(!store.consume_refresh_token(hash).await.unwrap(), "{hash}");
+        let successor = format!("{hash}-next");
+        assert!(
+            !store
+                .rotate_refresh_token(hash, token(&successor, family, user, client))
+                .await
+                .unwrap(),
+            "{hash}"
+        );
+        assert_unusable(&store, &successor).await;
     }
 
     store
@@ -299,8 +384,12 @@ pub async fn a_user_or_client_revoked_during_a_rotation_takes_the_new_token_too(
             .state,
         RefreshTokenState::Active
     );
-    assert!(!store.is_family_revoked("fresh").await.unwrap());
-    assert!(store.consume_refresh_token("later").await.unwrap());
+    assert!(
+        store
+            .rotate_refresh_token("later", token("later-next", "fresh", "alice", "cli"))
+            .await
+            .unwrap()
+    );
 }
 
 /// A record with these limits and state.
@@ -398,12 +487,19 @@ pub async fn deletes_expired_refresh_tokens_and_keeps_the_rest(store: SharedOAut
     }
     // Reuse detection still sees the kept used token: it is not consumable again, and
     // its family can be revoked.
+    let successor = token(
+        "used-expired-successor",
+        "family-of-used-expired-family-live",
+        "u",
+        "app",
+    );
     assert!(
         !store
-            .consume_refresh_token("used-expired-family-live")
+            .rotate_refresh_token("used-expired-family-live", successor)
             .await
             .unwrap()
     );
+    assert_unusable(&store, "used-expired-successor").await;
     assert_eq!(
         store
             .revoke_refresh_family("family-of-used-expired-family-live")

@@ -10,7 +10,7 @@ use crate::IamError;
 
 /// Clients and refresh tokens in memory, lost when the process ends: the embedded
 /// default, for tests and single-instance services. One lock guards everything, so a
-/// token is checked and consumed in one step.
+/// token is checked, marked used and followed by its successor in one step.
 ///
 /// A revocation also records each family it reaches, as `MongoOAuthStore` does, so that a
 /// token a rotation adds to a revoked family afterwards reads as revoked too.
@@ -30,6 +30,21 @@ struct Inner {
     inserts: u64,
     /// Revoked families, each until the latest expiry among its tokens.
     revoked_families: HashMap<String, u64>,
+}
+
+impl Inner {
+    fn insert_refresh_token(&mut self, record: RefreshTokenRecord) {
+        self.inserts += 1;
+        if self.inserts.is_multiple_of(PRUNE_EVERY) {
+            // Forget what can no longer matter, so memory stays bounded by the tokens (and
+            // families) still alive even without the IAM's periodic sweep. The new token's
+            // issue time is "now".
+            let now = record.issued_at;
+            self.refresh_tokens.retain(|_, r| !r.is_purgeable(now));
+            self.revoked_families.retain(|_, until| *until > now);
+        }
+        self.refresh_tokens.insert(record.hash.clone(), record);
+    }
 }
 
 /// How many refresh-token inserts pass between two sweeps of expired records.
@@ -110,17 +125,7 @@ impl OAuthStore for MemoryOAuthStore {
     }
 
     async fn insert_refresh_token(&self, record: RefreshTokenRecord) -> Result<(), IamError> {
-        let mut inner = self.lock();
-        inner.inserts += 1;
-        if inner.inserts.is_multiple_of(PRUNE_EVERY) {
-            // Forget what can no longer matter, so memory stays bounded by the tokens (and
-            // families) still alive even without the IAM's periodic sweep. The new token's
-            // issue time is "now".
-            let now = record.issued_at;
-            inner.refresh_tokens.retain(|_, r| !r.is_purgeable(now));
-            inner.revoked_families.retain(|_, until| *until > now);
-        }
-        inner.refresh_tokens.insert(record.hash.clone(), record);
+        self.lock().insert_refresh_token(record);
         Ok(())
     }
 
@@ -135,28 +140,32 @@ impl OAuthStore for MemoryOAuthStore {
         }))
     }
 
-    async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError> {
+    async fn rotate_refresh_token(
+        &self,
+        hash: &str,
+        successor: RefreshTokenRecord,
+    ) -> Result<bool, IamError> {
         let mut inner = self.lock();
         let Inner {
             refresh_tokens,
             revoked_families,
             ..
         } = &mut *inner;
-        match refresh_tokens.get_mut(hash) {
+        let rotated = match refresh_tokens.get_mut(hash) {
             Some(record) if revoked_families.contains_key(&record.family_id) => {
                 record.state = RefreshTokenState::Revoked;
-                Ok(false)
+                false
             }
             Some(record) if record.state == RefreshTokenState::Active => {
                 record.state = RefreshTokenState::Used;
-                Ok(true)
+                true
             }
-            _ => Ok(false),
+            _ => false,
+        };
+        if rotated {
+            inner.insert_refresh_token(successor);
         }
-    }
-
-    async fn is_family_revoked(&self, family_id: &str) -> Result<bool, IamError> {
-        Ok(self.lock().revoked_families.contains_key(family_id))
+        Ok(rotated)
     }
 
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, IamError> {

@@ -244,17 +244,18 @@ impl RefreshTokenRecord {
 ///
 /// Implementations must keep client ids unique ([`IamError::DuplicateClient`]), report
 /// unknown ones as [`IamError::UnknownClient`], an unreachable backend as
-/// [`IamError::Unavailable`], and make [`consume_refresh_token`](Self::consume_refresh_token)
-/// atomic: of several concurrent uses of one token, from any number of instances, exactly
-/// one gets `true`.
+/// [`IamError::Unavailable`], and make [`rotate_refresh_token`](Self::rotate_refresh_token)
+/// atomic for its callers: of several concurrent rotations of one token, from any number
+/// of instances, at most one gets `true`, and exactly one when nothing revokes the family
+/// meanwhile.
 ///
 /// A revocation must also reach a token that a concurrent rotation adds to a family it
 /// revokes: it records each family it reaches as revoked (one single-document write each)
 /// before it changes the tokens, and from then on every token of such a family, also one
-/// inserted later, reads as [`RefreshTokenState::Revoked`] and cannot be consumed. A
-/// rotation looks up its new token after inserting it, so either it finds the family
-/// revoked or the revocation began after the insert and revokes the new token itself
-/// (RFC 9700 section 4.14.2: after a reuse no token of the family survives).
+/// inserted later, reads as [`RefreshTokenState::Revoked`] and cannot be rotated. A
+/// rotation asks for that record only after its successor is stored, so either it finds
+/// the family revoked or the revocation began after the insert and revokes the successor
+/// itself (RFC 9700 section 4.14.2: after a reuse no token of the family survives).
 ///
 /// The behavioural test suite in `iam/tests/oauth_store_suite/mod.rs` checks this for any
 /// implementation.
@@ -282,15 +283,19 @@ pub trait OAuthStore: Send + Sync + fmt::Debug + 'static {
     /// reached its family, even after the token was inserted.
     async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshTokenRecord>, IamError>;
 
-    /// Marks the token `Used` if it is `Active`, in one atomic step; `true` when this call
-    /// made the change, `false` when it was not active (anymore), its family was revoked,
-    /// or it is unknown.
-    async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError>;
-
-    /// Whether a revocation has reached the family: recorded before any of its tokens is
-    /// revoked, so a rotation that checks this after storing its new token either sees
-    /// the revocation or was reached by it.
-    async fn is_family_revoked(&self, family_id: &str) -> Result<bool, IamError>;
+    /// Rotates the refresh token `hash`: marks it `Used` if it is `Active`, and stores
+    /// `successor`, the next token of the same family. `true` when this call made the
+    /// change and the family was not revoked once `successor` was stored; `false` when the
+    /// token was not active (anymore), is unknown, or its family was revoked, and then
+    /// `successor` can never be used (stored revoked, or not at all).
+    ///
+    /// One call instead of a consume and an insert, so that a store can run its steps
+    /// side by side: the refresh grant's latency is its round trips to the store.
+    async fn rotate_refresh_token(
+        &self,
+        hash: &str,
+        successor: RefreshTokenRecord,
+    ) -> Result<bool, IamError>;
 
     /// Records the family as revoked, then revokes every token of it; returns how many
     /// were not revoked yet.

@@ -35,7 +35,7 @@ use crate::{ConfigError, IamError};
 /// [`refresh_sweep_interval`](crate::OAuthSettings::refresh_sweep_interval), through
 /// [`OAuthStore::delete_expired_refresh_tokens`].
 ///
-/// # Consuming a refresh token
+/// # Rotating a refresh token
 /// Of two instances presenting one token at the same moment exactly one must win. A
 /// `findAndModify` on `{_id, state: "active"}` does that on `MongoDB`, but `FerretDB` 1.x
 /// reads and writes in two steps there, and the store suite's race test saw several
@@ -43,15 +43,18 @@ use crate::{ConfigError, IamError};
 /// unique `_id` lets exactly one insert succeed on every server, and only that caller
 /// goes on to the `findAndModify` that marks the token used. That one filters on `_id`
 /// alone and judges the state it returns: `FerretDB` 1.x answers only an `_id`-alone
-/// filter from an index, and reads the whole collection for any other.
+/// filter from an index, and reads the whole collection for any other. The successor is
+/// inserted beside the claim, and the family's revocation record read beside the
+/// `findAndModify`: two round trips one after the other instead of five. A rotation that
+/// loses revokes the successor it stored, which nobody has seen.
 ///
 /// # Revoking a family
 /// A revocation is an `update_many`, which is not atomic across documents: it can select
 /// a family before a concurrent rotation inserts the family's new token, so that token
 /// would stay active. So every revocation first upserts `{_id: <family id>, expiresAt}`
 /// into `oauthRevokedFamilies` for each family it reaches, a single-document fact, and
-/// only then updates the tokens. Every lookup and consume reads that record, and a
-/// rotation looks up its new token after inserting it: either it sees the record, or its
+/// only then updates the tokens. Every lookup and rotation reads that record, a rotation
+/// after inserting its successor: either it sees the record, or its
 /// insert came before the update began and the update revoked it (RFC 9700 section
 /// 4.14.2: after a reuse, no token of the family survives). `expiresAt` is the latest
 /// expiry among the family's tokens, so a sweep of expired records may remove it.
@@ -325,46 +328,72 @@ impl OAuthStore for MongoOAuthStore {
         Ok(Some(record))
     }
 
-    async fn consume_refresh_token(&self, hash: &str) -> Result<bool, IamError> {
-        // The claim: exactly one insert of this `_id` succeeds, whatever the server.
+    async fn rotate_refresh_token(
+        &self,
+        hash: &str,
+        successor: RefreshTokenRecord,
+    ) -> Result<bool, IamError> {
+        let family_id = successor.family_id.clone();
+        let successor_hash = successor.hash.clone();
+        // The claim (exactly one insert of this `_id` succeeds, whatever the server) and
+        // the successor's insert side by side: a successor whose rotation loses is revoked
+        // below, before anyone could learn it.
         let claim = doc! { "_id": hash, "claimedAt": DateTime::now() };
-        match self.uses.insert_one(claim).await {
-            Ok(_) => {}
-            Err(e) if is_duplicate_key(&e) => return Ok(false),
-            Err(e) => return Err(map_error(e)),
+        let (claimed, stored) = tokio::join!(
+            self.uses.insert_one(claim),
+            self.refresh_tokens
+                .insert_one(RefreshTokenDocument::from(successor))
+        );
+        match (claimed, stored) {
+            (Ok(_), Ok(_)) => {}
+            (Ok(_), Err(e)) => {
+                // Nothing changed the token: release the claim so that a retry can still
+                // rotate it (if this fails too, the claim expires after CLAIM_TTL).
+                let _ = self.uses.delete_one(doc! { "_id": hash }).await;
+                return Err(map_error(e));
+            }
+            (Err(e), stored) => {
+                if stored.is_ok() {
+                    self.mark_token_revoked(&successor_hash).await?;
+                }
+                return if is_duplicate_key(&e) {
+                    Ok(false)
+                } else {
+                    Err(map_error(e))
+                };
+            }
         }
         // The claim made this caller the token's only consumer, so the filter is `_id`
         // alone: the one filter `FerretDB` 1.x answers from an index (any other scans the
         // collection). Whatever state the token was in stays decided by the copy from
-        // before the write.
-        let before = self
-            .refresh_tokens
-            .find_one_and_update(doc! { "_id": hash }, doc! { "$set": { "state": "used" } })
-            .await
-            .map_err(map_error)?;
-        let Some(before) = before else {
-            return Ok(false);
-        };
-        match before.state {
-            // A claim older than CLAIM_TTL was swept: the token was used, and still is.
-            RefreshTokenState::Used => return Ok(false),
-            // A revocation wrote this; the write above must not undo it.
-            RefreshTokenState::Revoked => {
+        // before the write. The family is asked only now that the successor is stored:
+        // see "Revoking a family" above.
+        let (before, family_revoked) = tokio::join!(
+            self.refresh_tokens
+                .find_one_and_update(doc! { "_id": hash }, doc! { "$set": { "state": "used" } }),
+            self.family_revoked(&family_id)
+        );
+        let before = before.map_err(map_error)?;
+        let family_revoked = family_revoked?;
+        let rotated = match before.map(|before| before.state) {
+            Some(RefreshTokenState::Active) if family_revoked => {
+                // Inserted by a rotation after its family's revocation began: revoked too.
                 self.mark_token_revoked(hash).await?;
-                return Ok(false);
+                false
             }
-            RefreshTokenState::Active => {}
+            Some(RefreshTokenState::Active) => true,
+            // A revocation wrote this; the write above must not undo it.
+            Some(RefreshTokenState::Revoked) => {
+                self.mark_token_revoked(hash).await?;
+                false
+            }
+            // A claim older than CLAIM_TTL was swept: the token was used, and still is.
+            Some(RefreshTokenState::Used) | None => false,
+        };
+        if !rotated {
+            self.mark_token_revoked(&successor_hash).await?;
         }
-        if self.family_revoked(&before.family_id).await? {
-            // Inserted by a rotation after its family's revocation began: revoked too.
-            self.mark_token_revoked(hash).await?;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    async fn is_family_revoked(&self, family_id: &str) -> Result<bool, IamError> {
-        self.family_revoked(family_id).await
+        Ok(rotated)
     }
 
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64, IamError> {

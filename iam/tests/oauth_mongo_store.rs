@@ -120,6 +120,46 @@ async fn is_persistent() {
     drop_database(database).await;
 }
 
+/// A rotation whose successor cannot be stored (here: its hash is taken) fails with an
+/// error and changes nothing: the claim it made is released, so the token can still be
+/// rotated, and the record that held the hash is untouched.
+#[tokio::test]
+#[ignore = "needs MONGODB_URI (scripts/mongo-test-server)"]
+async fn a_rotation_whose_successor_cannot_be_stored_leaves_the_token_usable() {
+    use oauth_store_suite::token;
+    use portcullis_iam::RefreshTokenState;
+
+    let database = fresh_database("failed_rotation").await;
+    let store = store(&database).await;
+    store
+        .insert_refresh_token(token("t0", "f", "u", "app"))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(token("taken", "g", "u", "app"))
+        .await
+        .unwrap();
+    let failed = store
+        .rotate_refresh_token("t0", token("taken", "f", "u", "app"))
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(
+        store.find_refresh_token("t0").await.unwrap().unwrap().state,
+        RefreshTokenState::Active
+    );
+    assert_eq!(
+        store.find_refresh_token("taken").await.unwrap(),
+        Some(token("taken", "g", "u", "app"))
+    );
+    assert!(
+        store
+            .rotate_refresh_token("t0", token("t1", "f", "u", "app"))
+            .await
+            .unwrap()
+    );
+    drop_database(database).await;
+}
+
 /// Two IAM instances on one database, as a fleet runs: same signing key, same hash key.
 async fn two_instances(database: &Database) -> [String; 2] {
     let key = portcullis_iam::SigningKey::generate_ed25519();

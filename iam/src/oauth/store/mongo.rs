@@ -377,7 +377,8 @@ impl OAuthStore for MongoOAuthStore {
         let family_revoked = family_revoked?;
         let rotated = match before.map(|before| before.state) {
             Some(RefreshTokenState::Active) if family_revoked => {
-                // Inserted by a rotation after its family's revocation began: revoked too.
+                // Its family was revoked, and the revocation's update missed this token
+                // (inserted after it began) or has not reached it yet: revoked too.
                 self.mark_token_revoked(hash).await?;
                 false
             }
